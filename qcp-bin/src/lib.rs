@@ -1,0 +1,1 @@
+//! Shared pieces of the qcp and qcp-ctrl programs (placeholder).

@@ -1,0 +1,1 @@
+//! PostgreSQL wire protocol codec (placeholder, being written).

@@ -1,0 +1,1 @@
+//! QCP core (placeholder, being written).
