@@ -1,0 +1,114 @@
+//! The effective settings as text, for `qcp --check`. Never prints a password.
+
+use std::fmt::{Display, Write as _};
+use std::time::Duration;
+
+use super::size::{format_duration, format_size};
+use super::{Config, LogOutput, RelayMode};
+
+/// One `setting: value` per line, in the order of config-example.yaml.
+pub(super) fn describe(config: &Config) -> String {
+    let mut out = Lines(String::new());
+    out.line("listening_address", &config.listening_address);
+    let mode = match config.relay_mode {
+        RelayMode::Session => "Session",
+        RelayMode::Smart => "Smart",
+    };
+    out.line("relay_mode", mode);
+    out.line("log_level", level_name(config.log_level));
+    match &config.log_output {
+        LogOutput::Stdout => out.line("log_output", "stdout"),
+        LogOutput::Stderr => out.line("log_output", "stderr"),
+        LogOutput::File(path) => out.line("log_output", format_args!("file: {}", path.display())),
+    }
+
+    let arena = &config.arena;
+    out.line("arena.chunk_size", size(arena.chunk_size as u64));
+    out.line("arena.chunks_count", arena.chunks_count);
+    out.line("arena.total_size", size(arena.total_size()));
+
+    for (n, server) in config.servers.iter().enumerate() {
+        out.line(format_args!("servers[{n}].address"), &server.address);
+        out.line(format_args!("servers[{n}].pool_size"), server.pool_size);
+        let databases = if server.databases.is_empty() {
+            "(every database)".to_owned()
+        } else {
+            server.databases.join(", ")
+        };
+        out.line(format_args!("servers[{n}].databases"), databases);
+    }
+    out.line("auth_method", config.auth_method.as_str());
+    if config.users.is_empty() {
+        out.line("users", "(none)");
+    }
+    for (n, user) in config.users.iter().enumerate() {
+        out.line(format_args!("users[{n}].name"), &user.name);
+        let password = user.secret.as_ref().map_or("(none)", |s| s.kind());
+        out.line(format_args!("users[{n}].password"), password);
+    }
+    out.line("control_socket", config.control_socket.display());
+
+    let t = &config.timeouts;
+    for (name, value, when_zero) in [
+        ("query_wait", t.query_wait, "wait forever"),
+        ("server_connect", t.server_connect, "no limit"),
+        ("client_login", t.client_login, "no limit"),
+        ("server_idle", t.server_idle, "never close"),
+        ("server_lifetime", t.server_lifetime, "no limit"),
+        ("shutdown", t.shutdown, "cut clients off at once"),
+        ("cancel_wait", t.cancel_wait, "no limit"),
+        ("server_login_retry", t.server_login_retry, "retry at once"),
+    ] {
+        out.line(format_args!("timeouts.{name}"), timeout(value, when_zero));
+    }
+
+    let l = &config.limits;
+    out.line("limits.max_client_connections", l.max_client_connections);
+    out.line(
+        "limits.max_message_size",
+        size(u64::from(l.max_message_size)),
+    );
+    out.0
+}
+
+struct Lines(String);
+
+impl Lines {
+    fn line(&mut self, setting: impl Display, value: impl Display) {
+        if !self.0.is_empty() {
+            self.0.push('\n');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(self.0, "{setting}: {value}");
+    }
+}
+
+/// `65 KB (66560 B)`, or `512 B`.
+fn size(bytes: u64) -> String {
+    let human = format_size(bytes);
+    if bytes < 1024 {
+        human
+    } else {
+        format!("{human} ({bytes} B)")
+    }
+}
+
+fn timeout(d: Duration, when_zero: &str) -> String {
+    if d.is_zero() {
+        format!("0 ({when_zero})")
+    } else {
+        format_duration(d)
+    }
+}
+
+fn level_name(level: tracing::level_filters::LevelFilter) -> &'static str {
+    use tracing::level_filters::LevelFilter as L;
+    match level {
+        L::OFF => "Off",
+        L::ERROR => "Error",
+        L::WARN => "Warn",
+        L::INFO => "Info",
+        L::DEBUG => "Debug",
+        _ => "Trace",
+    }
+}
