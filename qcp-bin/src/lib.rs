@@ -1,1 +1,55 @@
-//! Shared pieces of the qcp and qcp-ctrl programs (placeholder).
+//! Pieces shared by the `qcp` and `qcp-ctrl` programs: logging set-up and the control-socket
+//! client.
+
+use std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use qcp_core::config::{Config, LogOutput};
+
+/// Installs the global tracing subscriber as `log_level` and `log_output` say. A log file is
+/// created if missing and appended to.
+pub fn init_logging(config: &Config) -> Result<(), String> {
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(config.log_level)
+        .with_target(false);
+    let result = match &config.log_output {
+        LogOutput::Stdout => builder.with_writer(io::stdout).try_init(),
+        LogOutput::Stderr => builder.with_writer(io::stderr).try_init(),
+        LogOutput::File(path) => {
+            let file = OpenOptions::new().create(true).append(true).open(path).map_err(|error| {
+                format!(
+                    "cannot open the log file {} (log_output.file): {error}; choose a writable path",
+                    path.display()
+                )
+            })?;
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .try_init()
+        }
+    };
+    result.map_err(|error| format!("cannot set up logging: {error}"))
+}
+
+/// Sends one command to the qcp instance listening on `socket` and returns its answer.
+pub fn control(socket: &Path, command: &str) -> Result<String, String> {
+    let mut stream = UnixStream::connect(socket).map_err(|error| {
+        format!(
+            "no qcp instance answers on {} ({error}); is qcp running? Pass --config FILE or --socket PATH to pick another instance",
+            socket.display()
+        )
+    })?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .map_err(|error| format!("cannot send the command to {}: {error}", socket.display()))?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|error| format!("no answer from {}: {error}", socket.display()))?;
+    Ok(answer)
+}

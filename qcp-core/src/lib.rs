@@ -1,7 +1,21 @@
 //! QCP core: configuration, arena, pools, authentication and the relay.
 //!
-//! Everything below `driver/` is plain, synchronous, testable code; `driver/` is the only
-//! place that talks to the async runtime, so the runtime can be swapped in one folder.
+//! Layout (one concept per folder):
+//! - `config/`: the YAML file, defaults and validation (the only serde_yaml user);
+//! - `arena/`: the traffic memory, allocated once at start-up;
+//! - `auth/`: secrets, SCRAM-SHA-256 and md5, sans-IO;
+//! - `pool/`: server connection pools per (database, user);
+//! - `relay/`: framing by header, request/answer tracking, session parameters, sans-IO;
+//! - `driver/`: the only code that touches the async runtime: sockets, tasks, timers.
+//!
+//! [`start`] runs an instance; the `qcp` binary is a thin wrapper around it.
 
+pub mod arena;
 pub mod auth;
 pub mod config;
+pub mod driver;
+pub mod errors;
+pub mod pool;
+pub mod relay;
+
+pub use driver::{start, Instance, StartError};

@@ -1,1 +1,77 @@
-fn main() {}
+//! `qcp-ctrl`: controls a running qcp instance through its control socket.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use argh::FromArgs;
+use qcp_core::config::{Config, DEFAULT_CONTROL_SOCKET};
+
+/// Control a running qcp instance. Without options it talks to the instance on the default
+/// control socket (/tmp/qcp.sock); --config FILE uses that file's control_socket, --socket
+/// PATH names the socket directly.
+#[derive(FromArgs)]
+struct Args {
+    /// the qcp configuration file whose control_socket to use
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+
+    /// the control socket path
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Quit(Quit),
+    Status(Status),
+}
+
+/// Stop qcp gracefully: it stops accepting clients, lets transactions in flight finish, tells
+/// idle clients it is shutting down (57P01), and exits once they are gone or the shutdown
+/// grace period (timeouts.shutdown) is over.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "quit")]
+struct Quit {}
+
+/// Show the listening address, mode, uptime, clients (active, waiting, idle), server
+/// connections per pool and arena use.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct Status {}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    let socket = match (&args.socket, &args.config) {
+        (Some(socket), _) => socket.clone(),
+        (None, Some(path)) => match Config::load(path) {
+            Ok(config) => config.control_socket,
+            Err(error) => {
+                eprintln!("qcp-ctrl: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+    };
+    let command = match args.command {
+        Command::Quit(_) => "quit",
+        Command::Status(_) => "status",
+    };
+    match qcp_bin::control(&socket, command) {
+        Ok(answer) if answer.starts_with("error") => {
+            eprint!("qcp-ctrl: {answer}");
+            ExitCode::FAILURE
+        }
+        Ok(answer) => {
+            print!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("qcp-ctrl: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

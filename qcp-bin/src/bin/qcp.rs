@@ -1,1 +1,64 @@
-fn main() {}
+//! `qcp`: the QCP PostgreSQL connection pooler.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use argh::FromArgs;
+use qcp_core::config::Config;
+
+/// QCP (Quantum Connection Pool): a PostgreSQL connection pooler. It accepts clients on
+/// `listening_address` and relays them to the PostgreSQL servers listed under `servers`, in
+/// Session or Smart (transaction) mode. Every setting is described in config-example.yaml.
+/// Stop it with `qcp-ctrl quit`, SIGINT or SIGTERM.
+#[derive(FromArgs)]
+struct Args {
+    /// the YAML configuration file (default: config.yaml)
+    #[argh(option, short = 'c', default = "PathBuf::from(\"config.yaml\")")]
+    config: PathBuf,
+
+    /// validate the configuration, print the effective settings and exit
+    #[argh(switch)]
+    check: bool,
+
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    version: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    if args.version {
+        println!("qcp {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("qcp: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        println!("{}: configuration is valid", args.config.display());
+        print!("{}", config.describe());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(error) = qcp_bin::init_logging(&config) {
+        eprintln!("qcp: {error}");
+        return ExitCode::from(2);
+    }
+    let instance = match qcp_core::start(config) {
+        Ok(instance) => instance,
+        Err(error) => {
+            tracing::error!(%error, "qcp could not start");
+            eprintln!("qcp: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(error) = instance.stop_on_signals() {
+        eprintln!("qcp: cannot watch for stop signals: {error}");
+        return ExitCode::FAILURE;
+    }
+    instance.wait();
+    ExitCode::SUCCESS
+}

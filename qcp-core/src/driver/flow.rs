@@ -1,0 +1,108 @@
+//! One direction of a relayed connection: an arena chunk (only while bytes are in flight),
+//! the framer, and the cursors that say what has been scanned and sent.
+
+use qcp_codec::Limits;
+
+use crate::arena::Chunk;
+use crate::relay::framer::Framer;
+
+/// Bytes in flight from one peer to the other.
+pub struct Flow {
+    /// Present only while bytes are in flight: an idle direction holds no memory.
+    pub chunk: Option<Chunk>,
+    /// INVARIANT: sent <= scanned <= filled <= chunk length (all 0 without a chunk).
+    /// Bytes before `sent` are gone (written or discarded).
+    pub sent: usize,
+    /// Bytes before `scanned` were cleared by the framer for forwarding.
+    pub scanned: usize,
+    /// Bytes before `filled` were read from the peer.
+    pub filled: usize,
+    /// Message boundaries of this direction.
+    pub framer: Framer,
+}
+
+impl Flow {
+    /// An empty direction.
+    pub fn new(limits: Limits) -> Self {
+        Flow {
+            chunk: None,
+            sent: 0,
+            scanned: 0,
+            filled: 0,
+            framer: Framer::new(limits),
+        }
+    }
+
+    /// A direction starting with `chunk[start..end]` unscanned (bytes left over from a login).
+    pub fn with_bytes(limits: Limits, chunk: Chunk, start: usize, end: usize) -> Self {
+        let mut flow = Flow {
+            chunk: Some(chunk),
+            sent: start,
+            scanned: start,
+            filled: end,
+            framer: Framer::new(limits),
+        };
+        flow.release_if_empty();
+        flow
+    }
+
+    /// True when no byte is held (nothing read and not yet sent or discarded).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.sent == self.filled
+    }
+
+    /// True when nothing is held and no message is half way through.
+    #[inline]
+    pub fn is_quiet(&self) -> bool {
+        self.is_empty() && self.framer.at_boundary()
+    }
+
+    /// Bytes scanned and ready to write.
+    #[inline]
+    pub fn ready(&self) -> &[u8] {
+        match &self.chunk {
+            Some(chunk) => &chunk.bytes()[self.sent..self.scanned],
+            None => &[],
+        }
+    }
+
+    /// Bytes read but not scanned yet.
+    #[inline]
+    pub fn unscanned(&self) -> &[u8] {
+        match &self.chunk {
+            Some(chunk) => &chunk.bytes()[self.scanned..self.filled],
+            None => &[],
+        }
+    }
+
+    /// Capacity of the chunk (0 without one).
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.chunk.as_ref().map_or(0, Chunk::len)
+    }
+
+    /// Free space to read into, making room by moving held bytes to the front when the end of
+    /// the chunk is reached. `None` without a chunk.
+    pub fn space(&mut self) -> Option<&mut [u8]> {
+        let chunk = self.chunk.as_mut()?;
+        if self.filled == chunk.len() && self.sent > 0 {
+            chunk.bytes_mut().copy_within(self.sent..self.filled, 0);
+            self.scanned -= self.sent;
+            self.filled -= self.sent;
+            self.sent = 0;
+        }
+        Some(&mut chunk.bytes_mut()[self.filled..])
+    }
+
+    /// Gives the chunk back to the arena when nothing is held.
+    #[inline]
+    pub fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.chunk = None;
+            self.sent = 0;
+            self.scanned = 0;
+            self.filled = 0;
+        }
+    }
+}

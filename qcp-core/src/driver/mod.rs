@@ -1,0 +1,286 @@
+//! The only code that talks to the async runtime: listening, spawning one task per client,
+//! timers, the control socket and shutdown. Everything it calls below `driver/` is
+//! synchronous; moving to another runtime (async-std is no longer developed; smol is its
+//! successor) means changing this folder only.
+
+mod cancel;
+mod clients;
+mod control;
+mod flow;
+mod io;
+mod link;
+mod login;
+mod server;
+mod session;
+mod shared;
+mod signals;
+mod status;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_io::Async;
+use futures::future::{select, Either};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::arena::Priority;
+use crate::config::Config;
+use crate::errors::{sqlstate, PgError};
+use io::{timeout, write_all, Inbox, Socket};
+use shared::Shared;
+
+pub use signals::stop_on_signals;
+
+/// Why qcp could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The listening address could not be bound.
+    Listen {
+        address: String,
+        error: std::io::Error,
+    },
+    /// The control socket could not be created.
+    ControlSocket { path: String, error: std::io::Error },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Listen { address, error } => write!(
+                f,
+                "cannot listen on {address} (listening_address): {error}; choose a free address or stop the program using it"
+            ),
+            StartError::ControlSocket { path, error } => write!(
+                f,
+                "cannot create the control socket {path} (control_socket): {error}; choose a writable path"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running qcp instance.
+pub struct Instance {
+    shared: Arc<Shared>,
+    stopped: async_std::channel::Receiver<()>,
+}
+
+impl Instance {
+    /// The address clients connect to (useful when `listening_address` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Starts a graceful shutdown, as `qcp-ctrl quit` does.
+    pub fn shutdown(&self) {
+        self.shared.begin_shutdown();
+    }
+
+    /// The text `qcp-ctrl status` shows.
+    pub fn status(&self) -> String {
+        status::render(&self.shared)
+    }
+
+    /// Blocks until the instance has stopped.
+    pub fn wait(self) {
+        async_std::task::block_on(async {
+            let _ = self.stopped.recv().await;
+        });
+    }
+
+    /// Arranges for SIGINT and SIGTERM to shut this instance down gracefully.
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        stop_on_signals(Arc::clone(&self.shared))
+    }
+}
+
+/// Allocates the arena, binds the listening address and the control socket, and starts
+/// serving. Returns once qcp accepts clients.
+pub fn start(config: Config) -> Result<Instance, StartError> {
+    async_std::task::block_on(async move {
+        let address = config.listening_address.clone();
+        let listener = bind_listener(&address).map_err(|error| StartError::Listen {
+            address: address.clone(),
+            error,
+        })?;
+        let local_addr = listener
+            .get_ref()
+            .local_addr()
+            .map_err(|error| StartError::Listen { address, error })?;
+        let control_path = config.control_socket.clone();
+        let control =
+            control::bind(&control_path)
+                .await
+                .map_err(|error| StartError::ControlSocket {
+                    path: control_path.display().to_string(),
+                    error,
+                })?;
+        let shared = Shared::new(config, local_addr);
+        info!(
+            address = %local_addr,
+            mode = ?shared.config.relay_mode,
+            arena = %crate::config::format_size(shared.config.arena.total_size()),
+            "qcp started"
+        );
+        let (stopped_tx, stopped_rx) = async_std::channel::bounded(1);
+        spawn(control::serve(control, Arc::clone(&shared)));
+        spawn(reap_idle_servers(Arc::clone(&shared)));
+        spawn(supervise(
+            Arc::clone(&shared),
+            listener,
+            control_path,
+            stopped_tx,
+        ));
+        Ok(Instance {
+            shared,
+            stopped: stopped_rx,
+        })
+    })
+}
+
+fn bind_listener(address: &str) -> std::io::Result<Async<TcpListener>> {
+    use std::net::ToSocketAddrs;
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "the address resolves to nothing",
+    );
+    for candidate in address.to_socket_addrs()? {
+        match Async::<TcpListener>::bind(candidate) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
+/// Spawns a task that runs on its own; nobody waits for its result.
+pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+    // async-std detaches a task when its handle is dropped.
+    drop(async_std::task::spawn(future));
+}
+
+/// Accepts clients until a shutdown begins, then waits for them to leave (up to the grace
+/// period), closes idle server connections and signals that the instance stopped.
+async fn supervise(
+    shared: Arc<Shared>,
+    listener: Async<TcpListener>,
+    control_path: std::path::PathBuf,
+    stopped: async_std::channel::Sender<()>,
+) {
+    let (tasks_tx, tasks_rx) = async_std::channel::bounded::<()>(1);
+    let mut shutdown = std::pin::pin!(shared.shutdown_requested());
+    loop {
+        let accept = std::pin::pin!(listener.accept());
+        match select(accept, shutdown.as_mut()).await {
+            Either::Left((Ok((socket, peer)), _)) => {
+                io::tune(&socket);
+                let guard = tasks_tx.clone();
+                let shared = Arc::clone(&shared);
+                spawn(async move {
+                    serve_client(shared, socket, peer).await;
+                    drop(guard);
+                });
+            }
+            Either::Left((Err(error), _)) => {
+                // Usually out of file descriptors: back off briefly instead of spinning.
+                warn!(%error, "accept failed");
+                io::sleep(Duration::from_millis(100)).await;
+            }
+            Either::Right(_) => break,
+        }
+    }
+    drop(listener);
+    drop(tasks_tx);
+    info!("shutting down: no longer accepting clients; waiting for clients to finish");
+    let grace = shared.config.timeouts.shutdown;
+    if timeout(grace, tasks_rx.recv()).await.is_err() {
+        warn!(
+            remaining = shared.clients.len(),
+            "shutdown grace period over; closing the remaining clients"
+        );
+    }
+    for entry in shared.pools() {
+        drop(entry.pool.drain_idle());
+    }
+    let _ = std::fs::remove_file(&control_path);
+    info!("qcp stopped");
+    let _ = stopped.send(()).await;
+}
+
+/// One client connection, from its first byte to its end.
+async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
+    let span =
+        info_span!("client", %peer, user = tracing::field::Empty, database = tracing::field::Empty);
+    async move {
+        let limit = shared.config.limits.max_client_connections;
+        if shared.clients.len() >= limit {
+            Shared::count(&shared.stats.refused);
+            warn!(limit, "refused client: max_client_connections reached");
+            let error = PgError::fatal(sqlstate::TOO_MANY_CONNECTIONS, "sorry, too many clients already")
+                .with_hint("raise limits.max_client_connections in qcp's config");
+            let _ = write_all(&socket, &error.to_bytes()).await;
+            return;
+        }
+        // Hold no memory until the client says something.
+        let login_timeout = shared.config.timeouts.client_login;
+        if timeout(login_timeout, socket.readable()).await.is_err() {
+            return;
+        }
+        let Ok(inbox) = Inbox::acquire(&shared.arena, Priority::New, shared.config.timeouts.query_wait).await else {
+            Shared::count(&shared.stats.arena_timeouts);
+            warn!("refused client: arena exhausted");
+            let error = PgError::fatal(sqlstate::OUT_OF_MEMORY, "qcp's memory arena has no free chunk")
+                .with_hint("raise arena.chunks_count (or total_size) in qcp's config, or retry later");
+            let _ = write_all(&socket, &error.to_bytes()).await;
+            return;
+        };
+        let started = Instant::now();
+        let opening = match timeout(login_timeout, login::start(&shared, &socket, inbox)).await {
+            Ok(result) => result,
+            Err(_) => Err(PgError::fatal(sqlstate::PROTOCOL_VIOLATION, "client did not complete its login in time")
+                .with_hint("raise timeouts.client_login in qcp's config")
+                .into()),
+        };
+        match opening {
+            Ok(login::Opening::Cancel { pid, secret }) => cancel::handle(&shared, pid, &secret).await,
+            Ok(login::Opening::Client(client)) => {
+                let span = tracing::Span::current();
+                span.record("user", client.key.user.as_str());
+                span.record("database", client.key.database.as_str());
+                session::run(shared, socket, *client).await;
+            }
+            Err(refusal) => {
+                Shared::count(&shared.stats.refused);
+                warn!(elapsed_ms = started.elapsed().as_millis() as u64, reason = %refusal, "refused client");
+                if let Some(message) = refusal.message() {
+                    let _ = timeout(Duration::from_secs(1), write_all(&socket, &message)).await;
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Closes server connections idle longer than `timeouts.server_idle` or older than
+/// `timeouts.server_lifetime`, once a second.
+async fn reap_idle_servers(shared: Arc<Shared>) {
+    while !shared.is_shutting_down() {
+        io::sleep(Duration::from_secs(1)).await;
+        let now = Instant::now();
+        for entry in shared.pools() {
+            let expired = entry.pool.reap(
+                now,
+                shared.config.timeouts.server_idle,
+                shared.config.timeouts.server_lifetime,
+            );
+            for conn in expired {
+                // Say goodbye properly so the server logs a clean disconnect.
+                let _ = io::try_write(&conn.socket, b"X\0\0\0\x04");
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! State shared by every task of one qcp instance.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use qcp_codec::Limits;
+
+use super::clients::ClientRegistry;
+use super::server::ServerConn;
+use crate::arena::Arena;
+use crate::auth::{SaltedPasswordCache, ScramSecret, Secret};
+use crate::config::{Config, UserConfig};
+use crate::pool::{Pool, PoolKey, ServerHealth};
+use crate::relay::params::Params;
+
+/// A pool and the parameters new clients of it are greeted with.
+pub struct PoolEntry {
+    /// The server connections.
+    pub pool: Pool<ServerConn>,
+    /// ParameterStatus values of the pool's servers, learnt from the first connection, so
+    /// later logins are answered without a server round trip.
+    pub greeting: Mutex<Option<Arc<Params>>>,
+}
+
+/// A configured user, with what qcp needs to check its clients and log in for them.
+pub struct UserEntry {
+    /// The role name.
+    pub name: String,
+    /// Verifier for SCRAM client authentication: the configured secret, or one derived once
+    /// at start-up from a plaintext password.
+    pub scram: Option<ScramSecret>,
+    /// The configured secret.
+    pub secret: Option<Secret>,
+    /// The ClientKey recovered from a successful SCRAM login, for logging in to servers when
+    /// only the SCRAM secret is configured.
+    pub client_key: Mutex<Option<[u8; 32]>>,
+}
+
+impl UserEntry {
+    fn from_config(user: &UserConfig) -> Self {
+        let scram = match &user.secret {
+            Some(Secret::Scram(secret)) => Some(secret.clone()),
+            Some(Secret::Plain(password)) => Some(ScramSecret::generate(password)),
+            _ => None,
+        };
+        UserEntry {
+            name: user.name.clone(),
+            scram,
+            secret: user.secret.clone(),
+            client_key: Mutex::new(None),
+        }
+    }
+}
+
+/// Counters for `qcp-ctrl status`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Clients that hold a server connection.
+    pub active: AtomicUsize,
+    /// Clients waiting for a server connection or an arena chunk.
+    pub waiting: AtomicUsize,
+    /// Logins completed since start-up.
+    pub logins: AtomicU64,
+    /// Clients refused (bad password, unknown database, limits...).
+    pub refused: AtomicU64,
+    /// Server connections opened since start-up.
+    pub server_connects: AtomicU64,
+    /// Times the arena had no chunk for a request within the wait timeout.
+    pub arena_timeouts: AtomicU64,
+}
+
+/// Everything the tasks of one instance share.
+pub struct Shared {
+    /// The configuration it runs with.
+    pub config: Config,
+    /// Traffic memory.
+    pub arena: Arc<Arena>,
+    /// Message size limits for the codec.
+    pub limits: Limits,
+    /// Back-off state per server.
+    pub health: Arc<ServerHealth>,
+    /// Pools by (database, user), created on first use.
+    pools: Mutex<HashMap<PoolKey, Arc<PoolEntry>>>,
+    /// Configured users by name.
+    pub users: HashMap<String, UserEntry>,
+    /// SCRAM salted-password cache for server logins.
+    pub scram_cache: Arc<SaltedPasswordCache>,
+    /// Connected clients.
+    pub clients: ClientRegistry,
+    /// Counters.
+    pub stats: Stats,
+    /// Set once a graceful shutdown has begun.
+    shutting_down: AtomicBool,
+    /// Dropped when a shutdown begins, which wakes every `shutdown_requested` future.
+    shutdown_tx: Mutex<Option<async_std::channel::Sender<()>>>,
+    shutdown_rx: async_std::channel::Receiver<()>,
+    /// When the instance started.
+    pub started: Instant,
+    /// The address clients connect to.
+    pub local_addr: SocketAddr,
+    /// A secret used to answer unknown users with a SCRAM exchange that looks real.
+    pub mock_key: [u8; 32],
+}
+
+impl Shared {
+    /// Builds the shared state; the arena is allocated here, once.
+    pub fn new(config: Config, local_addr: SocketAddr) -> Arc<Self> {
+        let arena = Arena::new(config.arena.chunk_size, config.arena.chunks_count);
+        let limits = Limits::new(10_000, config.limits.max_message_size);
+        let health = Arc::new(ServerHealth::new(
+            config.servers.len(),
+            config.timeouts.server_login_retry,
+        ));
+        let users = config
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), UserEntry::from_config(u)))
+            .collect();
+        let mock_key = rand::random();
+        let (shutdown_tx, shutdown_rx) = async_std::channel::bounded(1);
+        Arc::new(Shared {
+            arena,
+            limits,
+            health,
+            pools: Mutex::new(HashMap::new()),
+            users,
+            scram_cache: Arc::new(SaltedPasswordCache::new()),
+            clients: ClientRegistry::default(),
+            stats: Stats::default(),
+            shutting_down: AtomicBool::new(false),
+            shutdown_tx: Mutex::new(Some(shutdown_tx)),
+            shutdown_rx,
+            started: Instant::now(),
+            local_addr,
+            mock_key,
+            config,
+        })
+    }
+
+    /// The pool for `key`, created on first use; `None` if no configured server serves the
+    /// database.
+    pub fn pool(&self, key: &PoolKey) -> Option<Arc<PoolEntry>> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = pools.get(key) {
+            return Some(Arc::clone(entry));
+        }
+        let servers: Vec<(usize, u32)> = self
+            .config
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.serves(&key.database))
+            .map(|(i, s)| (i, s.pool_size))
+            .collect();
+        if servers.is_empty() {
+            return None;
+        }
+        let entry = Arc::new(PoolEntry {
+            pool: Pool::new(key.clone(), servers, Arc::clone(&self.health)),
+            greeting: Mutex::new(None),
+        });
+        pools.insert(key.clone(), Arc::clone(&entry));
+        Some(entry)
+    }
+
+    /// Every pool created so far.
+    pub fn pools(&self) -> Vec<Arc<PoolEntry>> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Starts a graceful shutdown: new work is refused and idle clients are told to leave.
+    pub fn begin_shutdown(&self) {
+        if !self
+            .shutting_down
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.shutdown_tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            self.clients.wake_all();
+        }
+    }
+
+    /// Completes once a shutdown has begun.
+    pub fn shutdown_requested(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let receiver = self.shutdown_rx.clone();
+        async move {
+            let _ = receiver.recv().await;
+        }
+    }
+
+    /// True once a shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts an event.
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+}

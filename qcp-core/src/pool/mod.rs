@@ -1,0 +1,304 @@
+//! Server connection pools: one [`Pool`] per (database, user) pair.
+//!
+//! A pool owns the idle server connections of its pair across every server that serves the
+//! database, counts the open ones per server against `pool_size`, and queues clients first
+//! come, first served when every connection is busy. It is plain synchronous code, generic
+//! over the connection type, with the time passed in: the driver does the waiting and the
+//! connecting.
+
+mod health;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+
+pub use health::ServerHealth;
+
+/// Which pool a client belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// Database name, as the client asked for it.
+    pub database: String,
+    /// User name, as the client logged in.
+    pub user: String,
+}
+
+/// What a client gets from [`Pool::checkout`].
+#[derive(Debug)]
+pub enum Grant<C> {
+    /// An idle connection to `server`, opened at `born`.
+    Idle {
+        conn: C,
+        server: usize,
+        born: Instant,
+    },
+    /// Permission to open a new connection to `server`: a slot is already counted for it, so
+    /// if opening fails (or the connection is ever closed) the caller calls [`Pool::closed`].
+    Open { server: usize },
+}
+
+/// A client's place in the queue for a connection (see [`Pool::checkout`]).
+pub type Waiting<C> = oneshot::Receiver<Grant<C>>;
+
+/// Outcome of [`Pool::checkout`].
+#[derive(Debug)]
+pub enum Checkout<C> {
+    /// Served at once.
+    Now(Grant<C>),
+    /// Every connection is busy: wait on this (with a timeout).
+    Wait(Waiting<C>),
+}
+
+struct Idle<C> {
+    conn: C,
+    server: usize,
+    since: Instant,
+    born: Instant,
+}
+
+struct State<C> {
+    /// INVARIANT: most recently returned last (reuse is LIFO, so spare connections age out).
+    idle: Vec<Idle<C>>,
+    /// Open connections (idle, lent out, or being opened) per server, indexed like `servers`.
+    open: Vec<u32>,
+    waiters: VecDeque<oneshot::Sender<Grant<C>>>,
+}
+
+/// The pool of one (database, user) pair.
+pub struct Pool<C> {
+    key: PoolKey,
+    /// Indexes (into the config's `servers`) of the servers that serve this database.
+    servers: Vec<usize>,
+    /// `pool_size` of each server, indexed like `servers`.
+    limits: Vec<u32>,
+    health: Arc<ServerHealth>,
+    state: Mutex<State<C>>,
+}
+
+/// Counters for `qcp-ctrl status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (idle + lent out + being opened).
+    pub open: u32,
+    /// Connections idle in the pool.
+    pub idle: u32,
+    /// Clients queued for a connection.
+    pub waiting: u32,
+}
+
+impl<C> Pool<C> {
+    /// A pool over `servers` (config indexes) with their `pool_size` limits.
+    pub fn new(key: PoolKey, servers: Vec<(usize, u32)>, health: Arc<ServerHealth>) -> Self {
+        let (servers, limits): (Vec<usize>, Vec<u32>) = servers.into_iter().unzip();
+        let open = vec![0; servers.len()];
+        Pool {
+            key,
+            servers,
+            limits,
+            health,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open,
+                waiters: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// The pool's (database, user).
+    pub fn key(&self) -> &PoolKey {
+        &self.key
+    }
+
+    /// Usage counters.
+    pub fn stats(&self) -> PoolStats {
+        let state = self.lock();
+        PoolStats {
+            open: state.open.iter().sum(),
+            idle: u32::try_from(state.idle.len()).unwrap_or(u32::MAX),
+            waiting: u32::try_from(state.waiters.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Asks for a connection: the most recently used idle one, else permission to open one on
+    /// the least-loaded server that has room, else a place in the queue.
+    pub fn checkout(&self, now: Instant) -> Checkout<C> {
+        let mut state = self.lock();
+        if state.waiters.is_empty() {
+            if let Some(grant) = self.grant_locked(&mut state, now) {
+                return Checkout::Now(grant);
+            }
+        }
+        let (sender, receiver) = oneshot::channel();
+        state.waiters.push_back(sender);
+        Checkout::Wait(receiver)
+    }
+
+    /// A connection opened under a [`Grant::Open`] slot failed or was closed: frees the slot
+    /// and lets the next waiter open one.
+    pub fn closed(&self, server: usize, now: Instant) {
+        let mut state = self.lock();
+        if let Some(slot) = self.slot(server) {
+            if let Some(open) = state.open.get_mut(slot) {
+                *open = open.saturating_sub(1);
+            }
+        }
+        self.serve_waiters_locked(&mut state, now);
+    }
+
+    /// Gives a healthy, idle connection back: to the first waiter, else to the idle list.
+    /// `born` is when it was opened (for `server_lifetime`).
+    pub fn checkin(&self, conn: C, server: usize, born: Instant, now: Instant) {
+        let mut state = self.lock();
+        let mut grant = Grant::Idle { conn, server, born };
+        while let Some(waiter) = state.waiters.pop_front() {
+            match waiter.send(grant) {
+                Ok(()) => return,
+                Err(back) => grant = back,
+            }
+        }
+        if let Grant::Idle { conn, server, .. } = grant {
+            state.idle.push(Idle {
+                conn,
+                server,
+                since: now,
+                born,
+            });
+        }
+    }
+
+    /// Removes idle connections that sat unused for `idle_timeout` or outlived `lifetime`
+    /// (a zero duration disables that check) and returns them for the caller to close; their
+    /// slots are freed.
+    pub fn reap(&self, now: Instant, idle_timeout: Duration, lifetime: Duration) -> Vec<C> {
+        let mut state = self.lock();
+        let mut expired = Vec::new();
+        let mut index = 0;
+        while index < state.idle.len() {
+            let entry = &state.idle[index];
+            let idle_too_long = !idle_timeout.is_zero()
+                && now.saturating_duration_since(entry.since) >= idle_timeout;
+            let too_old =
+                !lifetime.is_zero() && now.saturating_duration_since(entry.born) >= lifetime;
+            if idle_too_long || too_old {
+                let entry = state.idle.remove(index);
+                if let Some(slot) = self.slot(entry.server) {
+                    if let Some(open) = state.open.get_mut(slot) {
+                        *open = open.saturating_sub(1);
+                    }
+                }
+                expired.push(entry.conn);
+            } else {
+                index += 1;
+            }
+        }
+        if !expired.is_empty() {
+            self.serve_waiters_locked(&mut state, now);
+        }
+        expired
+    }
+
+    /// Takes every idle connection out (for shutdown); their slots are freed.
+    pub fn drain_idle(&self) -> Vec<C> {
+        let mut state = self.lock();
+        let idle = std::mem::take(&mut state.idle);
+        for entry in &idle {
+            if let Some(slot) = self.slot(entry.server) {
+                if let Some(open) = state.open.get_mut(slot) {
+                    *open = open.saturating_sub(1);
+                }
+            }
+        }
+        idle.into_iter().map(|entry| entry.conn).collect()
+    }
+
+    fn grant_locked(&self, state: &mut State<C>, now: Instant) -> Option<Grant<C>> {
+        if let Some(entry) = state.idle.pop() {
+            return Some(Grant::Idle {
+                conn: entry.conn,
+                server: entry.server,
+                born: entry.born,
+            });
+        }
+        let slot = self.pick_server_locked(state, now)?;
+        if let Some(open) = state.open.get_mut(slot) {
+            *open += 1;
+        }
+        self.servers.get(slot).map(|&server| Grant::Open { server })
+    }
+
+    /// The least-loaded server with room, preferring servers not in back-off after a failed
+    /// connection; a server in back-off is still tried when no other has room, so a restarted
+    /// server is used again at once.
+    fn pick_server_locked(&self, state: &State<C>, now: Instant) -> Option<usize> {
+        let candidates = self
+            .servers
+            .iter()
+            .zip(&self.limits)
+            .zip(&state.open)
+            .enumerate()
+            .filter(|(_, ((_, limit), open))| open < limit);
+        let mut best: Option<(bool, u32, usize)> = None;
+        for (slot, ((&server, _), &open)) in candidates {
+            let backing_off = self.health.backing_off(server, now);
+            let rank = (backing_off, open, slot);
+            if best.is_none_or(|b| rank < b) {
+                best = Some(rank);
+            }
+        }
+        best.map(|(_, _, slot)| slot)
+    }
+
+    fn serve_waiters_locked(&self, state: &mut State<C>, now: Instant) {
+        while !state.waiters.is_empty() {
+            let Some(grant) = self.grant_locked(state, now) else {
+                return;
+            };
+            let mut grant = grant;
+            loop {
+                let Some(waiter) = state.waiters.pop_front() else {
+                    // Nobody left to take it: undo.
+                    self.undo_grant_locked(state, grant, now);
+                    return;
+                };
+                match waiter.send(grant) {
+                    Ok(()) => break,
+                    Err(back) => grant = back,
+                }
+            }
+        }
+    }
+
+    fn undo_grant_locked(&self, state: &mut State<C>, grant: Grant<C>, now: Instant) {
+        match grant {
+            Grant::Idle { conn, server, born } => state.idle.push(Idle {
+                conn,
+                server,
+                since: now,
+                born,
+            }),
+            Grant::Open { server } => {
+                if let Some(slot) = self.slot(server) {
+                    if let Some(open) = state.open.get_mut(slot) {
+                        *open = open.saturating_sub(1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn slot(&self, server: usize) -> Option<usize> {
+        self.servers.iter().position(|&s| s == server)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        // Every update under this lock is a few field writes that cannot be left half done.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+use super::*;
+use futures::FutureExt;
+
+fn pool(servers: Vec<(usize, u32)>) -> Pool<&'static str> {
+    let count = servers.iter().map(|(s, _)| s + 1).max().unwrap_or(0);
+    let health = Arc::new(ServerHealth::new(count, Duration::from_secs(15)));
+    Pool::new(
+        PoolKey {
+            database: "db".into(),
+            user: "u".into(),
+        },
+        servers,
+        health,
+    )
+}
+
+fn now() -> Instant {
+    Instant::now()
+}
+
+#[test]
+fn opens_up_to_pool_size_then_queues() {
+    let p = pool(vec![(0, 2)]);
+    let t = now();
+    assert!(matches!(
+        p.checkout(t),
+        Checkout::Now(Grant::Open { server: 0 })
+    ));
+    assert!(matches!(
+        p.checkout(t),
+        Checkout::Now(Grant::Open { server: 0 })
+    ));
+    let Checkout::Wait(mut w) = p.checkout(t) else {
+        panic!("third client must wait")
+    };
+    assert!((&mut w).now_or_never().is_none());
+    assert_eq!(
+        p.stats(),
+        PoolStats {
+            open: 2,
+            idle: 0,
+            waiting: 1
+        }
+    );
+    p.checkin("c1", 0, t, t);
+    let Some(Ok(Grant::Idle { conn, .. })) = w.now_or_never() else {
+        panic!("waiter served")
+    };
+    assert_eq!(conn, "c1");
+}
+
+#[test]
+fn reuses_the_most_recent_idle_connection() {
+    let p = pool(vec![(0, 5)]);
+    let t = now();
+    p.checkin("old", 0, t, t);
+    p.checkin("new", 0, t, t);
+    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout(t) else {
+        panic!()
+    };
+    assert_eq!(conn, "new");
+}
+
+#[test]
+fn waiters_are_first_come_first_served() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    let _held = p.checkout(t);
+    let Checkout::Wait(mut a) = p.checkout(t) else {
+        panic!()
+    };
+    let Checkout::Wait(mut b) = p.checkout(t) else {
+        panic!()
+    };
+    p.checkin("x", 0, t, t);
+    assert!((&mut b).now_or_never().is_none());
+    assert!(matches!(
+        (&mut a).now_or_never(),
+        Some(Ok(Grant::Idle { .. }))
+    ));
+}
+
+#[test]
+fn a_waiter_that_gave_up_is_skipped() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    let _held = p.checkout(t);
+    let Checkout::Wait(gone) = p.checkout(t) else {
+        panic!()
+    };
+    let Checkout::Wait(mut next) = p.checkout(t) else {
+        panic!()
+    };
+    drop(gone);
+    p.checkin("x", 0, t, t);
+    assert!(matches!(
+        (&mut next).now_or_never(),
+        Some(Ok(Grant::Idle { .. }))
+    ));
+    assert_eq!(p.stats().idle, 0);
+}
+
+#[test]
+fn a_closed_connection_lets_a_waiter_open_a_new_one() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    let _held = p.checkout(t);
+    let Checkout::Wait(mut w) = p.checkout(t) else {
+        panic!()
+    };
+    p.closed(0, t);
+    assert!(matches!(
+        (&mut w).now_or_never(),
+        Some(Ok(Grant::Open { server: 0 }))
+    ));
+    assert_eq!(p.stats().open, 1);
+}
+
+#[test]
+fn new_connections_go_to_the_least_loaded_server() {
+    let p = pool(vec![(0, 5), (1, 5)]);
+    let t = now();
+    let servers: Vec<usize> = (0..4)
+        .map(|_| match p.checkout(t) {
+            Checkout::Now(Grant::Open { server }) => server,
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(servers.iter().filter(|&&s| s == 0).count(), 2);
+    assert_eq!(servers.iter().filter(|&&s| s == 1).count(), 2);
+}
+
+#[test]
+fn a_server_in_back_off_is_avoided_but_not_abandoned() {
+    let p = pool(vec![(0, 2), (1, 2)]);
+    let t = now();
+    p.health.failed(0, t);
+    for _ in 0..2 {
+        assert!(matches!(
+            p.checkout(t),
+            Checkout::Now(Grant::Open { server: 1 })
+        ));
+    }
+    // Server 1 is full: server 0 is tried again rather than making the client wait.
+    assert!(matches!(
+        p.checkout(t),
+        Checkout::Now(Grant::Open { server: 0 })
+    ));
+    // After the back-off it is an ordinary candidate.
+    assert!(!p.health.backing_off(0, t + Duration::from_secs(16)));
+}
+
+#[test]
+fn reap_closes_idle_and_old_connections() {
+    let p = pool(vec![(0, 5)]);
+    let t = now();
+    p.checkin("idle-long", 0, t, t);
+    p.checkin("fresh", 0, t, t + Duration::from_secs(599));
+    let reaped = p.reap(
+        t + Duration::from_secs(600),
+        Duration::from_secs(600),
+        Duration::ZERO,
+    );
+    assert_eq!(reaped, vec!["idle-long"]);
+    let reaped = p.reap(
+        t + Duration::from_secs(601),
+        Duration::ZERO,
+        Duration::from_secs(60),
+    );
+    assert_eq!(reaped, vec!["fresh"], "older than the lifetime");
+    assert_eq!(
+        p.stats().open,
+        0,
+        "slots freed... of connections that were counted"
+    );
+}

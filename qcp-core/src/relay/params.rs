@@ -1,0 +1,230 @@
+//! Session parameters (GUCs): what a client expects, what a server connection has, and the
+//! SQL that brings one in line with the other, safely quoted.
+//!
+//! PostgreSQL reports the values of some parameters (ParameterStatus) whenever they change;
+//! qcp records them per client and per server connection. Values that a client set in its
+//! start-up packet are recorded too, so a server connection that another client changed is
+//! set back before this client uses it.
+
+/// Reported parameters that cannot (or must not) be changed with SET: never synchronised.
+const READ_ONLY: &[&str] = &[
+    "server_version",
+    "server_encoding",
+    "integer_datetimes",
+    "is_superuser",
+    "session_authorization",
+    "in_hot_standby",
+];
+
+/// A small ordered map of parameter name to value; names compare case-insensitively, as
+/// PostgreSQL's do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    entries: Vec<(String, String)>,
+}
+
+impl Params {
+    /// No parameters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value of `name`, if known.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets `name` to `value`; returns true if that changed anything.
+    pub fn set(&mut self, name: &str, value: &str) -> bool {
+        match self
+            .entries
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some((_, v)) if v == value => false,
+            Some((_, v)) => {
+                value.clone_into(v);
+                true
+            }
+            None => {
+                self.entries.push((name.to_owned(), value.to_owned()));
+                true
+            }
+        }
+    }
+
+    /// All entries, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries of `self` that `current` lacks or holds with another value, leaving out
+    /// read-only parameters: what must be SET on a server connection with `current` values
+    /// for it to match `self`.
+    pub fn differences<'a>(
+        &'a self,
+        current: &'a Params,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.iter().filter(move |(name, value)| {
+            !READ_ONLY.iter().any(|ro| ro.eq_ignore_ascii_case(name))
+                && current.get(name) != Some(*value)
+        })
+    }
+
+    /// One SQL statement that sets every difference (see [`Params::differences`]), or `None`
+    /// when there is nothing to do. Each value goes through `pg_catalog.set_config` as a
+    /// quoted literal, so neither a name nor a value can inject SQL.
+    pub fn sync_sql(&self, current: &Params) -> Option<String> {
+        let mut sql = String::new();
+        for (name, value) in self.differences(current) {
+            sql.push_str(if sql.is_empty() { "SELECT " } else { ", " });
+            sql.push_str("pg_catalog.set_config(");
+            push_literal(&mut sql, name);
+            sql.push_str(", ");
+            push_literal(&mut sql, value);
+            sql.push_str(", false)");
+        }
+        (!sql.is_empty()).then_some(sql)
+    }
+}
+
+/// Appends `value` as an escape-string literal (`E'...'`), which reads the same whatever
+/// `standard_conforming_strings` is: backslashes and quotes are doubled.
+pub fn push_literal(out: &mut String, value: &str) {
+    out.push_str("E'");
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// Parses a start-up `options` value the way PostgreSQL does for `-c name=value` and
+/// `--name=value` switches (backslash escapes a space or a backslash). Returns the settings,
+/// or the first switch qcp cannot honour.
+pub fn parse_options(options: &str) -> Result<Vec<(String, String)>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    let mut in_word = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            c if c.is_ascii_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    let mut settings = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let setting = if word == "-c" {
+            words
+                .next()
+                .ok_or_else(|| "-c without a setting".to_owned())?
+        } else if let Some(rest) = word.strip_prefix("-c") {
+            rest.to_owned()
+        } else if let Some(rest) = word.strip_prefix("--") {
+            rest.to_owned()
+        } else {
+            return Err(word);
+        };
+        let Some((name, value)) = setting.split_once('=') else {
+            return Err(setting);
+        };
+        // PostgreSQL treats '-' in a switch's name as '_'.
+        settings.push((name.replace('-', "_"), value.to_owned()));
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_compare_case_insensitively() {
+        let mut p = Params::new();
+        assert!(p.set("DateStyle", "ISO, MDY"));
+        assert!(!p.set("datestyle", "ISO, MDY"));
+        assert_eq!(p.get("DATESTYLE"), Some("ISO, MDY"));
+        assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn sync_sets_only_differences_and_skips_read_only() {
+        let mut wanted = Params::new();
+        wanted.set("TimeZone", "Asia/Tokyo");
+        wanted.set("application_name", "app");
+        wanted.set("server_version", "15.0");
+        let mut current = Params::new();
+        current.set("TimeZone", "UTC");
+        current.set("application_name", "app");
+        let sql = wanted.sync_sql(&current).unwrap();
+        assert_eq!(
+            sql,
+            "SELECT pg_catalog.set_config(E'TimeZone', E'Asia/Tokyo', false)"
+        );
+        current.set("timezone", "Asia/Tokyo");
+        assert_eq!(wanted.sync_sql(&current), None);
+    }
+
+    #[test]
+    fn hostile_values_are_quoted() {
+        let mut wanted = Params::new();
+        wanted.set("application_name", "x'); DROP TABLE t; --\\");
+        let sql = wanted.sync_sql(&Params::new()).unwrap();
+        assert_eq!(sql, "SELECT pg_catalog.set_config(E'application_name', E'x''); DROP TABLE t; --\\\\', false)");
+    }
+
+    #[test]
+    fn options_switches() {
+        let parsed = parse_options(
+            "-c search_path=a,b --statement-timeout=5s -cwork_mem=64MB -c x=with\\ space",
+        )
+        .unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("search_path".into(), "a,b".into()),
+                ("statement_timeout".into(), "5s".into()),
+                ("work_mem".into(), "64MB".into()),
+                ("x".into(), "with space".into()),
+            ]
+        );
+        assert_eq!(parse_options("-B 100"), Err("-B".into()));
+        assert_eq!(parse_options("-c"), Err("-c without a setting".into()));
+        assert!(parse_options("").unwrap().is_empty());
+    }
+}
