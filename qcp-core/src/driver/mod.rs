@@ -196,11 +196,16 @@ async fn supervise(
     drop(tasks_tx);
     info!("shutting down: no longer accepting clients; waiting for clients to finish");
     let grace = shared.config.timeouts.shutdown;
-    if timeout(grace, tasks_rx.recv()).await.is_err() {
+    // A zero grace period closes the remaining clients at once (not "wait forever").
+    let finished = !grace.is_zero() && timeout(grace, tasks_rx.recv()).await.is_ok();
+    if !finished && !shared.clients.is_empty() {
         warn!(
             remaining = shared.clients.len(),
             "shutdown grace period over; closing the remaining clients"
         );
+        shared.force_close();
+        // They only need to write a last error and close their sockets.
+        let _ = timeout(Duration::from_secs(2), tasks_rx.recv()).await;
     }
     for entry in shared.pools() {
         drop(entry.pool.drain_idle());

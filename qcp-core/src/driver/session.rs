@@ -232,6 +232,9 @@ impl Session {
                     return Poll::Ready(Event::Release);
                 }
             }
+            if self.shared.is_forced() {
+                return Poll::Ready(Event::Shutdown);
+            }
             if self.shared.is_shutting_down() && !self.shutting_down {
                 let idle_here = quiet && self.link.as_ref().is_none_or(|l| l.tracker.is_idle());
                 if idle_here {

@@ -94,6 +94,8 @@ pub struct Shared {
     pub stats: Stats,
     /// Set once a graceful shutdown has begun.
     shutting_down: AtomicBool,
+    /// Set when the shutdown grace period is over: every client is closed now.
+    forced: AtomicBool,
     /// Dropped when a shutdown begins, which wakes every `shutdown_requested` future.
     shutdown_tx: Mutex<Option<async_std::channel::Sender<()>>>,
     shutdown_rx: async_std::channel::Receiver<()>,
@@ -131,6 +133,7 @@ impl Shared {
             clients: ClientRegistry::default(),
             stats: Stats::default(),
             shutting_down: AtomicBool::new(false),
+            forced: AtomicBool::new(false),
             shutdown_tx: Mutex::new(Some(shutdown_tx)),
             shutdown_rx,
             started: Instant::now(),
@@ -196,6 +199,17 @@ impl Shared {
         async move {
             let _ = receiver.recv().await;
         }
+    }
+
+    /// Ends the grace period: every client is closed now, busy or not.
+    pub fn force_close(&self) {
+        self.forced.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.clients.wake_all();
+    }
+
+    /// True once the grace period is over.
+    pub fn is_forced(&self) -> bool {
+        self.forced.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// True once a shutdown has begun.
