@@ -20,12 +20,11 @@ pub fn init_logging(config: &Config) -> Result<(), String> {
         LogOutput::Stdout => builder.with_writer(io::stdout).try_init(),
         LogOutput::Stderr => builder.with_writer(io::stderr).try_init(),
         LogOutput::File(path) => {
-            let file = OpenOptions::new().create(true).append(true).open(path).map_err(|error| {
-                format!(
-                    "cannot open the log file {} (log_output.file): {error}; choose a writable path",
-                    path.display()
-                )
-            })?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|error| log_file_error(path, &error))?;
             builder
                 .with_ansi(false)
                 .with_writer(Mutex::new(file))
@@ -33,6 +32,34 @@ pub fn init_logging(config: &Config) -> Result<(), String> {
         }
     };
     result.map_err(|error| format!("cannot set up logging: {error}"))
+}
+
+/// Checks that the log file of `log_output` could be opened, without creating it: what
+/// `qcp --check` adds to the configuration's own checks, so a file qcp could not start with
+/// never passes the check.
+pub fn check_log_output(config: &Config) -> Result<(), String> {
+    let LogOutput::File(path) = &config.log_output else {
+        return Ok(());
+    };
+    let result = if path.exists() {
+        OpenOptions::new().append(true).open(path).map(drop)
+    } else {
+        match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            Some(dir) if !dir.is_dir() => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the directory {} does not exist", dir.display()),
+            )),
+            _ => Ok(()),
+        }
+    };
+    result.map_err(|error| log_file_error(path, &error))
+}
+
+fn log_file_error(path: &Path, error: &io::Error) -> String {
+    format!(
+        "cannot open the log file {} (log_output.file): {error}; choose a writable path",
+        path.display()
+    )
 }
 
 /// Sends one command to the qcp instance listening on `socket` and returns its answer.

@@ -39,6 +39,10 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        if let Err(error) = qcp_bin::check_log_output(&config) {
+            eprintln!("qcp: {error}");
+            return ExitCode::from(2);
+        }
         println!("{}: configuration is valid", args.config.display());
         print!("{}", config.describe());
         return ExitCode::SUCCESS;

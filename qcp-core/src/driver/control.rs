@@ -12,12 +12,17 @@ use tracing::{info, warn};
 use super::shared::Shared;
 use super::status;
 
+/// Longest socket path the system takes (`sun_path` holds 108 bytes with the final NUL on
+/// Linux, 104 on macOS and the BSDs); the config accepts no longer `control_socket`.
+const MAX_SOCKET_PATH: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+
 /// Creates the control socket at `path`, readable and writable by qcp's user only. The socket
-/// is bound under a temporary name, restricted, then renamed into place, so it is never
-/// reachable with looser permissions. A stale socket left by a crashed qcp is replaced; one
-/// that still answers belongs to a running instance and is an error.
+/// is bound inside a private (0700) directory next to `path`, restricted, then moved into
+/// place, so nobody else can ever connect to it before it is 0600. A stale socket left by a
+/// crashed qcp is replaced; one that still answers belongs to a running instance and is an
+/// error.
 pub async fn bind(path: &Path) -> io::Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
             return Err(io::Error::new(
@@ -30,18 +35,36 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
         }
         std::fs::remove_file(path)?;
     }
-    let temporary = temporary_name(path);
-    let _ = std::fs::remove_file(&temporary);
-    let listener = UnixListener::bind(&temporary).await?;
-    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::rename(&temporary, path)?;
-    Ok(listener)
+    let restrict = |at: &Path| std::fs::set_permissions(at, std::fs::Permissions::from_mode(0o600));
+    let private = private_dir(path);
+    let inner = private.join("s");
+    if inner.as_os_str().len() > MAX_SOCKET_PATH {
+        // A path this close to the limit leaves no room for the directory: bind in place and
+        // restrict at once.
+        let listener = UnixListener::bind(path).await?;
+        restrict(path)?;
+        return Ok(listener);
+    }
+    // Left over by a qcp that crashed while starting.
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let bound = async {
+        let listener = UnixListener::bind(&inner).await?;
+        restrict(&inner)?;
+        std::fs::rename(&inner, path)?;
+        Ok::<_, io::Error>(listener)
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&private);
+    bound
 }
 
-fn temporary_name(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}.tmp", std::process::id()));
-    PathBuf::from(name)
+/// `dir/.name.tmp` for `dir/name`: on the same file system, so the socket can be renamed out.
+fn private_dir(path: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".tmp");
+    path.with_file_name(name)
 }
 
 /// Serves control connections until the listener is dropped.

@@ -88,6 +88,10 @@ pub async fn start(shared: &Shared, socket: &Socket, mut inbox: Inbox) -> Result
     negotiate_version(&startup, &mut out);
     let user = startup.user.clone();
     let database = startup.database.clone();
+    // The client's span (see serve_client) names them from here on, refusals included.
+    let span = tracing::Span::current();
+    span.record("user", tracing::field::display(&user));
+    span.record("database", tracing::field::display(&database));
 
     let entry = shared.users.get(&user);
     let client_key =
@@ -256,11 +260,12 @@ async fn authenticate(
     }
     let use_scram = match method {
         AuthMethod::ScramSha256 => true,
-        // As PostgreSQL does: an md5 method with a SCRAM-only secret uses SCRAM.
-        AuthMethod::Md5 => matches!(
-            entry.and_then(|e| e.secret.as_ref()),
-            Some(Secret::Scram(_))
-        ),
+        // As PostgreSQL does: an md5 method with a SCRAM-only secret uses SCRAM. An unknown
+        // user gets what most configured users get, so its challenge does not tell it apart.
+        AuthMethod::Md5 => match entry {
+            Some(entry) => matches!(entry.secret, Some(Secret::Scram(_))),
+            None => mostly_scram_secrets(shared),
+        },
         AuthMethod::Trust => false,
     };
     if use_scram {
@@ -297,6 +302,17 @@ async fn authenticate(
             Err(auth_failed(user).into())
         }
     }
+}
+
+/// True when more configured users have only a SCRAM secret than not (md5 method: those are
+/// asked for SCRAM, the others for md5).
+fn mostly_scram_secrets(shared: &Shared) -> bool {
+    let scram = shared
+        .users
+        .values()
+        .filter(|u| matches!(u.secret, Some(Secret::Scram(_))))
+        .count();
+    scram * 2 > shared.users.len()
 }
 
 /// The SCRAM-SHA-256 exchange. The outer error ends the login at once (protocol problems);

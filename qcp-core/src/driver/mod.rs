@@ -27,7 +27,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::arena::Priority;
 use crate::config::Config;
-use crate::errors::{sqlstate, PgError};
+use crate::errors::{sqlstate, PgError, Refusal};
 use io::{timeout, write_all, Inbox, Socket};
 use shared::Shared;
 
@@ -220,6 +220,7 @@ async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
     let span =
         info_span!("client", %peer, user = tracing::field::Empty, database = tracing::field::Empty);
     async move {
+        info!("client connected");
         let limit = shared.config.limits.max_client_connections;
         if shared.clients.len() >= limit {
             Shared::count(&shared.stats.refused);
@@ -251,12 +252,14 @@ async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
         };
         match opening {
             Ok(login::Opening::Cancel { pid, secret }) => cancel::handle(&shared, pid, &secret).await,
-            Ok(login::Opening::Client(client)) => {
-                let span = tracing::Span::current();
-                span.record("user", client.key.user.as_str());
-                span.record("database", client.key.database.as_str());
-                session::run(shared, socket, *client).await;
-            }
+            // login::start recorded the user and database in this span.
+            Ok(login::Opening::Client(client)) => session::run(shared, socket, *client).await,
+            // Nobody to tell and nothing wrong on qcp's side (psql does this to ask for a
+            // password, probes do it all the time): not worth a warning.
+            Err(Refusal::Silent) => info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "client left during login"
+            ),
             Err(refusal) => {
                 Shared::count(&shared.stats.refused);
                 warn!(elapsed_ms = started.elapsed().as_millis() as u64, reason = %refusal, "refused client");
