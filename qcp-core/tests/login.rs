@@ -284,8 +284,11 @@ async fn unknown_database_on_the_server_is_3d000_after_authentication() {
     assert_bad_password(&error, SCRAM_USER.0);
     let error = refused(&qcp, "qcp_nobody", Some("wrong"), "qcp_no_such_db").await;
     assert_bad_password(&error, "qcp_nobody");
-    // The failed server login left qcp working.
+    // The failed server login left qcp working, and left no pool behind for the
+    // database that does not exist (clients cannot grow the pool list at will).
+    assert_eq!(status_count(&qcp.status(), "pools"), 0);
     assert_logs_in(&qcp, SCRAM_USER.0, Some(SCRAM_USER.1), DATABASE).await;
+    assert_eq!(status_count(&qcp.status(), "pools"), 1);
 }
 
 /// No configured server serves the database: qcp itself answers 3D000, again only after

@@ -417,9 +417,15 @@ async fn greeting_params(
     {
         return Ok(params);
     }
-    let conn = link::acquire(shared, pool, database, credentials, inbox)
-        .await
-        .map_err(link_error_fatal)?;
+    let conn = match link::acquire(shared, pool, database, credentials, inbox).await {
+        Ok(conn) => conn,
+        Err(error) => {
+            // A pool no client ever got into (e.g. the database does not exist) is not
+            // kept: clients must not be able to grow the pool list at will.
+            shared.forget_unused_pool(pool);
+            return Err(link_error_fatal(error));
+        }
+    };
     let params = Arc::new(conn.params.clone());
     *pool.greeting.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&params));
     debug!(

@@ -244,7 +244,10 @@ async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
             return;
         };
         let started = Instant::now();
-        let opening = match timeout(login_timeout, login::start(&shared, &socket, inbox)).await {
+        // Boxed: the login's state is large and only lives during the login, while this
+        // task lives as long as the client; keeping it inline would cost every idle client.
+        let login = Box::pin(login::start(&shared, &socket, inbox));
+        let opening = match timeout(login_timeout, login).await {
             Ok(result) => result,
             Err(_) => Err(PgError::fatal(sqlstate::PROTOCOL_VIOLATION, "client did not complete its login in time")
                 .with_hint("raise timeouts.client_login in qcp's config")

@@ -169,6 +169,21 @@ impl Shared {
         Some(entry)
     }
 
+    /// Removes `entry` from the pool list if it never served a client (no greeting learnt)
+    /// and holds no connection; a later client creates it afresh.
+    pub fn forget_unused_pool(&self, entry: &PoolEntry) {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let unused = entry
+            .greeting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+            && entry.pool.stats() == crate::pool::PoolStats::default();
+        if unused {
+            pools.remove(entry.pool.key());
+        }
+    }
+
     /// Every pool created so far.
     pub fn pools(&self) -> Vec<Arc<PoolEntry>> {
         self.pools
