@@ -98,7 +98,12 @@ impl Arena {
     pub fn stats(&self) -> ArenaStats {
         let waiting = {
             let state = self.lock();
-            state.linked_waiters.len() + state.new_waiters.len()
+            // A waiter that gave up stays queued until a chunk is offered to it; it is not
+            // waiting any more.
+            let alive = |queue: &VecDeque<oneshot::Sender<Chunk>>| {
+                queue.iter().filter(|w| !w.is_canceled()).count()
+            };
+            alive(&state.linked_waiters) + alive(&state.new_waiters)
         };
         self.counters
             .snapshot(self.chunk_size, self.chunks_count, waiting)

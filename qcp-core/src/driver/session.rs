@@ -135,6 +135,7 @@ pub async fn run(shared: Arc<Shared>, client: Socket, login: LoggedIn) {
     match &end {
         End::ClientLeft => info!(
             duration_ms = started.elapsed().as_millis() as u64,
+            reason = "client left",
             "client disconnected"
         ),
         End::Refused(reason) => {
@@ -211,20 +212,34 @@ impl Session {
         self.handle.waker.register(cx.waker());
         loop {
             let mut progress = false;
+            // A direction that needs a chunk waits only once the other one can do nothing
+            // more: the other may be about to give its own chunk back (an arena down to its
+            // last free chunk would otherwise wait on itself until query_wait).
+            let mut need_chunk = None;
             if self.link.is_some() {
                 match self.poll_down(cx) {
                     Poll::Ready(Ok(moved)) => progress |= moved,
+                    Poll::Ready(Err(Event::NeedChunk(direction))) => need_chunk = Some(direction),
                     Poll::Ready(Err(event)) => return Poll::Ready(event),
                     Poll::Pending => {}
                 }
             }
             match self.poll_up(cx) {
                 Poll::Ready(Ok(moved)) => progress |= moved,
+                Poll::Ready(Err(Event::NeedChunk(direction))) => {
+                    need_chunk = need_chunk.or(Some(direction));
+                }
                 Poll::Ready(Err(event)) => return Poll::Ready(event),
                 Poll::Pending => {}
             }
             self.up.release_if_empty();
             self.down.release_if_empty();
+            if let Some(direction) = need_chunk {
+                if !progress {
+                    return Poll::Ready(Event::NeedChunk(direction));
+                }
+                continue;
+            }
 
             let quiet = self.up.is_quiet() && self.down.is_quiet();
             if let Some(link) = &self.link {
@@ -491,6 +506,17 @@ impl Session {
         .map_err(link_error_fatal)?;
 
         if let Some(sql) = self.wanted.sync_sql(&conn.params) {
+            // What the statement sets (`Some`) or resets (`None`), for the bookkeeping below.
+            let applied: Vec<(String, Option<String>)> = self
+                .wanted
+                .differences(&conn.params)
+                .map(|(name, value)| (name.to_owned(), Some(value.to_owned())))
+                .chain(
+                    self.wanted
+                        .extras(&conn.params)
+                        .map(|name| (name.to_owned(), None)),
+                )
+                .collect();
             let mut reported = Vec::new();
             let outcome = timeout(
                 shared.config.timeouts.server_connect,
@@ -519,6 +545,25 @@ impl Session {
                         ServerError::TimedOut
                             .to_client(&shared.config.servers[conn.server].address, true),
                     ));
+                }
+            }
+            if self.smart {
+                // Settings the server does not report (statement_timeout, search_path...)
+                // stay on the connection when it goes back to the pool: remember them, so
+                // the next client that lacks them gets them reset. (Session mode runs
+                // DISCARD ALL before reuse, which resets them all.)
+                for (name, value) in &applied {
+                    if reported.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                        continue;
+                    }
+                    match value {
+                        Some(value) => {
+                            conn.params.set(name, value);
+                        }
+                        None => {
+                            conn.params.remove(name);
+                        }
+                    }
                 }
             }
             // The server's canonical spelling of each value becomes the client's, and the

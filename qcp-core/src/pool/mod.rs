@@ -117,7 +117,10 @@ impl<C> Pool<C> {
         PoolStats {
             open: state.open.iter().sum(),
             idle: u32::try_from(state.idle.len()).unwrap_or(u32::MAX),
-            waiting: u32::try_from(state.waiters.len()).unwrap_or(u32::MAX),
+            // A waiter that gave up stays queued until a connection is offered to it; it is
+            // not waiting any more.
+            waiting: u32::try_from(state.waiters.iter().filter(|w| !w.is_canceled()).count())
+                .unwrap_or(u32::MAX),
         }
     }
 
@@ -165,6 +168,15 @@ impl<C> Pool<C> {
                 since: now,
                 born,
             });
+        }
+    }
+
+    /// Takes back a grant its client no longer wants (it gave up waiting, or was cancelled,
+    /// just as the grant arrived): the connection returns to the pool, or the slot is freed.
+    pub fn give_back(&self, grant: Grant<C>, now: Instant) {
+        match grant {
+            Grant::Idle { conn, server, born } => self.checkin(conn, server, born, now),
+            Grant::Open { server } => self.closed(server, now),
         }
     }
 

@@ -151,9 +151,34 @@ fn a_server_in_back_off_is_avoided_but_not_abandoned() {
 }
 
 #[test]
+fn a_grant_given_back_is_not_lost() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    let Checkout::Now(grant) = p.checkout(t) else {
+        panic!()
+    };
+    p.give_back(grant, t);
+    assert_eq!(p.stats().open, 0, "the Open slot is freed");
+    p.checkin("c", 0, t, t); // counted nowhere, but the idle list takes it
+    let Checkout::Now(idle) = p.checkout(t) else {
+        panic!()
+    };
+    p.give_back(idle, t);
+    assert_eq!(p.stats().idle, 1, "the idle connection is back");
+}
+
+#[test]
 fn reap_closes_idle_and_old_connections() {
     let p = pool(vec![(0, 5)]);
     let t = now();
+    // Two connections opened through the pool, then returned.
+    for _ in 0..2 {
+        assert!(matches!(
+            p.checkout(t),
+            Checkout::Now(Grant::Open { server: 0 })
+        ));
+    }
+    assert_eq!(p.stats().open, 2);
     p.checkin("idle-long", 0, t, t);
     p.checkin("fresh", 0, t, t + Duration::from_secs(599));
     let reaped = p.reap(

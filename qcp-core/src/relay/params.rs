@@ -84,20 +84,44 @@ impl Params {
         })
     }
 
-    /// One SQL statement that sets every difference (see [`Params::differences`]), or `None`
-    /// when there is nothing to do. Each value goes through `pg_catalog.set_config` as a
-    /// quoted literal, so neither a name nor a value can inject SQL.
+    /// The names `current` holds and `self` lacks, leaving out read-only parameters: settings
+    /// another client had applied to a server connection with `current` values, which must
+    /// be reset to the server's default for it to match `self`.
+    pub fn extras<'a>(&'a self, current: &'a Params) -> impl Iterator<Item = &'a str> + 'a {
+        current.iter().map(|(name, _)| name).filter(move |name| {
+            !READ_ONLY.iter().any(|ro| ro.eq_ignore_ascii_case(name)) && self.get(name).is_none()
+        })
+    }
+
+    /// One SQL statement that sets every difference (see [`Params::differences`]) and resets
+    /// every extra (see [`Params::extras`]), or `None` when there is nothing to do. Each value
+    /// goes through `pg_catalog.set_config` as a quoted literal (a NULL value resets), so
+    /// neither a name nor a value can inject SQL.
     pub fn sync_sql(&self, current: &Params) -> Option<String> {
         let mut sql = String::new();
-        for (name, value) in self.differences(current) {
+        let sets = self
+            .differences(current)
+            .map(|(name, value)| (name, Some(value)));
+        let resets = self.extras(current).map(|name| (name, None));
+        for (name, value) in sets.chain(resets) {
             sql.push_str(if sql.is_empty() { "SELECT " } else { ", " });
             sql.push_str("pg_catalog.set_config(");
             push_literal(&mut sql, name);
             sql.push_str(", ");
-            push_literal(&mut sql, value);
+            match value {
+                Some(value) => push_literal(&mut sql, value),
+                None => sql.push_str("NULL"),
+            }
             sql.push_str(", false)");
         }
         (!sql.is_empty()).then_some(sql)
+    }
+
+    /// Removes `name`; returns true if it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.entries.len() != before
     }
 }
 
@@ -197,6 +221,27 @@ mod tests {
             "SELECT pg_catalog.set_config(E'TimeZone', E'Asia/Tokyo', false)"
         );
         current.set("timezone", "Asia/Tokyo");
+        assert_eq!(wanted.sync_sql(&current), None);
+    }
+
+    #[test]
+    fn settings_the_client_lacks_are_reset() {
+        let mut wanted = Params::new();
+        wanted.set("TimeZone", "UTC");
+        let mut current = Params::new();
+        current.set("timezone", "UTC");
+        current.set("statement_timeout", "1234");
+        current.set("is_superuser", "off");
+        assert_eq!(
+            wanted.extras(&current).collect::<Vec<_>>(),
+            ["statement_timeout"]
+        );
+        assert_eq!(
+            wanted.sync_sql(&current).unwrap(),
+            "SELECT pg_catalog.set_config(E'statement_timeout', NULL, false)"
+        );
+        assert!(current.remove("STATEMENT_TIMEOUT"));
+        assert!(!current.remove("statement_timeout"));
         assert_eq!(wanted.sync_sql(&current), None);
     }
 

@@ -403,6 +403,7 @@ pub struct StatusView {
     /// Per pool ("database/user"): server connections (active, idle) and clients waiting.
     pub pools: Vec<(String, u64, u64, u64)>,
     pub arena_in_use: u64,
+    pub arena_peak: u64,
     pub arena_waiting: u64,
     pub arena_exhausted: u64,
     pub server_connections_opened: u64,
@@ -431,6 +432,7 @@ impl StatusView {
                 view.waiting = number_after(rest, "waiting ");
             } else if let Some(rest) = line.strip_prefix("arena: ") {
                 view.arena_in_use = number_after(rest, "in use ");
+                view.arena_peak = number_after(rest, "peak ");
                 view.arena_waiting = number_after(rest, "waiting ");
                 view.arena_exhausted = number_after(rest, "exhausted ");
             } else if let Some(rest) = line.strip_prefix("server_connections_opened: ") {
