@@ -1,0 +1,5 @@
+//! `FrontendMessage::decode` over a stream: no panic, `used <= len`, every accessor read and
+//! every field iterator drained (`'p'` bodies through all three auth decoders).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| qcp_codec::fuzzing::fuzz_frontend(data));
