@@ -17,14 +17,18 @@ pub async fn handle(shared: &Shared, pid: i32, secret: &[u8]) {
         debug!(pid, "cancel request with an unknown key ignored");
         return;
     };
-    match client.target() {
+    match client.begin_cancel() {
         Some(target) => {
             info!(pid, server_pid = target.pid, "forwarding cancel request");
             send(&target, shared.config.timeouts.cancel_wait).await;
+            target.gate.leave();
         }
         None => {
-            // Not linked: nothing runs on a server for it (it may be waiting for one).
-            client.request_cancel();
+            // Not linked: nothing runs on a server for it. If it is queued for a server
+            // connection, its wait ends with 57014.
+            if client.request_cancel() {
+                info!(pid, "cancelled a client waiting for a server connection");
+            }
         }
     }
 }

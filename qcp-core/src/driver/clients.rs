@@ -6,11 +6,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use std::time::Duration;
+
+use futures::channel::oneshot;
 use futures::task::AtomicWaker;
 use rand::Rng;
 
 /// Where a cancel request for a client must go: the backend its query runs on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct CancelTarget {
     /// The server's address.
     pub address: SocketAddr,
@@ -18,6 +21,57 @@ pub struct CancelTarget {
     pub pid: i32,
     /// ...and cancel secret.
     pub secret: Vec<u8>,
+    /// Counts the cancels on their way to this backend.
+    pub gate: Arc<CancelGate>,
+}
+
+/// Cancels in flight towards one server connection. While one is on its way, the connection
+/// must not be handed to another client: the cancel could land on that client's query.
+#[derive(Debug, Default)]
+pub struct CancelGate {
+    state: Mutex<(usize, Vec<oneshot::Sender<()>>)>,
+}
+
+impl CancelGate {
+    /// A cancel is being sent.
+    pub fn enter(&self) {
+        self.lock().0 += 1;
+    }
+
+    /// A cancel was delivered (or given up); wakes those waiting once none is left.
+    pub fn leave(&self) {
+        let waiters = {
+            let mut state = self.lock();
+            state.0 = state.0.saturating_sub(1);
+            if state.0 > 0 {
+                return;
+            }
+            std::mem::take(&mut state.1)
+        };
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// Completes when no cancel is in flight (at once in the usual case), or after `limit`.
+    pub async fn wait_idle(&self, limit: Duration) {
+        let receiver = {
+            let mut state = self.lock();
+            if state.0 == 0 {
+                return;
+            }
+            let (sender, receiver) = oneshot::channel();
+            state.1.push(sender);
+            receiver
+        };
+        let _ = super::io::timeout(limit, receiver).await;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (usize, Vec<oneshot::Sender<()>>)> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// One connected client, as seen by cancel requests and shutdown.
@@ -32,6 +86,8 @@ pub struct ClientHandle {
     pub waker: AtomicWaker,
     /// Set by a cancel request for a client that is waiting for a server connection.
     cancel_requested: AtomicBool,
+    /// The client is queued for a server connection (a cancel then answers it).
+    waiting: AtomicBool,
 }
 
 impl ClientHandle {
@@ -40,20 +96,55 @@ impl ClientHandle {
         self.lock().clone()
     }
 
-    /// Records the backend the client is linked to (or `None` when it gives it back).
+    /// Records the backend the client is linked to (or `None` when it gives it back). Once
+    /// this returns `None`, no new cancel can start towards the old backend; those already
+    /// started are counted in its [`CancelGate`].
     pub fn set_target(&self, target: Option<CancelTarget>) {
         *self.lock() = target;
     }
 
-    /// Marks a cancel for a client that holds no backend, and wakes its task.
-    pub fn request_cancel(&self) {
-        self.cancel_requested.store(true, Ordering::SeqCst);
-        self.waker.wake();
+    /// The backend to cancel, with the cancel already counted in its gate (the caller must
+    /// call `gate.leave()` when done). Done under the same lock as [`Self::set_target`], so
+    /// a client that gives its backend back either sees this cancel counted or prevents it.
+    pub fn begin_cancel(&self) -> Option<CancelTarget> {
+        let target = self.lock();
+        let target = target.as_ref()?;
+        target.gate.enter();
+        Some(target.clone())
     }
 
-    /// Takes a pending cancel request, if any.
-    pub fn take_cancel(&self) -> bool {
-        self.cancel_requested.swap(false, Ordering::SeqCst)
+    /// A cancel for a client that holds no backend: if it is queued for one, its wait ends
+    /// with 57014; if it is idle, the cancel is ignored, as PostgreSQL ignores a cancel for
+    /// an idle backend.
+    pub fn request_cancel(&self) -> bool {
+        if !self.waiting.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.cancel_requested.store(true, Ordering::SeqCst);
+        self.waker.wake();
+        true
+    }
+
+    /// Marks the client as queued for a server connection (or not any more); leaving the
+    /// queue drops a cancel that came too late to matter.
+    pub fn set_waiting(&self, waiting: bool) {
+        self.waiting.store(waiting, Ordering::SeqCst);
+        if !waiting {
+            self.cancel_requested.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Completes when a cancel arrives for this (waiting) client.
+    pub async fn cancelled(&self) {
+        std::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.cancel_requested.swap(false, Ordering::SeqCst) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<CancelTarget>> {
@@ -90,6 +181,7 @@ impl ClientRegistry {
             target: Mutex::new(None),
             waker: AtomicWaker::new(),
             cancel_requested: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
         });
         clients.insert(pid, Arc::clone(&handle));
         handle

@@ -5,16 +5,36 @@ use std::time::Instant;
 
 use tracing::{debug, warn};
 
+use std::sync::atomic::Ordering::Relaxed;
+
+use futures::channel::oneshot;
+use futures::future::{select, Either};
+
+use super::clients::ClientHandle;
 use super::io::{timeout, Inbox};
 use super::server::{self, Credentials, LoginContext, ServerConn, ServerError};
 use super::shared::{PoolEntry, Shared};
+use crate::arena::Priority;
 use crate::pool::{Checkout, Grant};
+
+/// Leaves the pool's queue: a grant that arrived in the meantime goes back to the pool
+/// instead of being lost with the receiver.
+fn abandon(entry: &PoolEntry, waiting: &mut oneshot::Receiver<Grant<ServerConn>>) {
+    waiting.close();
+    if let Ok(Some(grant)) = waiting.try_recv() {
+        entry.pool.give_back(grant, Instant::now());
+    }
+}
 
 /// Why no server connection could be had.
 #[derive(Debug)]
 pub enum LinkError {
     /// Every connection stayed busy for `timeouts.query_wait`.
     PoolTimeout,
+    /// The client cancelled its request while it waited.
+    Canceled,
+    /// No arena chunk for the server login within `timeouts.query_wait`.
+    Arena,
     /// Opening a connection failed on every server that could serve the client.
     Server { server: String, error: ServerError },
 }
@@ -27,27 +47,45 @@ pub async fn acquire(
     entry: &PoolEntry,
     database: &str,
     credentials: &Credentials,
-    inbox: &mut Inbox,
+    client: Option<&ClientHandle>,
 ) -> Result<ServerConn, LinkError> {
     let mut failures = 0usize;
     loop {
         let grant = match entry.pool.checkout(Instant::now()) {
             Checkout::Now(grant) => grant,
-            Checkout::Wait(waiting) => {
-                shared
-                    .stats
-                    .waiting
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let outcome = timeout(shared.config.timeouts.query_wait, waiting).await;
-                shared
-                    .stats
-                    .waiting
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            Checkout::Wait(mut waiting) => {
+                shared.stats.waiting.fetch_add(1, Relaxed);
+                if let Some(client) = client {
+                    client.set_waiting(true);
+                }
+                let cancelled = async {
+                    match client {
+                        Some(client) => client.cancelled().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let cancelled = std::pin::pin!(cancelled);
+                let outcome = timeout(
+                    shared.config.timeouts.query_wait,
+                    select(&mut waiting, cancelled),
+                )
+                .await;
+                shared.stats.waiting.fetch_sub(1, Relaxed);
+                if let Some(client) = client {
+                    client.set_waiting(false);
+                }
                 match outcome {
-                    Ok(Ok(grant)) => grant,
+                    Ok(Either::Left((Ok(grant), _))) => grant,
                     // The pool never drops a waiter without serving it; try again if it did.
-                    Ok(Err(_)) => continue,
-                    Err(_) => return Err(LinkError::PoolTimeout),
+                    Ok(Either::Left((Err(_), _))) => continue,
+                    Ok(Either::Right(_)) => {
+                        abandon(entry, &mut waiting);
+                        return Err(LinkError::Canceled);
+                    }
+                    Err(_) => {
+                        abandon(entry, &mut waiting);
+                        return Err(LinkError::PoolTimeout);
+                    }
                 }
             }
         };
@@ -66,8 +104,19 @@ pub async fn acquire(
             }
             Grant::Open { server } => {
                 let config = &shared.config.servers[server];
+                // The login's replies need a buffer only now, not while queued for the grant.
+                let Ok(mut inbox) = Inbox::acquire(
+                    &shared.arena,
+                    Priority::Linked,
+                    shared.config.timeouts.query_wait,
+                )
+                .await
+                else {
+                    entry.pool.closed(server, Instant::now());
+                    return Err(LinkError::Arena);
+                };
                 let context = LoginContext {
-                    inbox: &mut *inbox,
+                    inbox: &mut inbox,
                     limit: shared.config.timeouts.server_connect,
                     limits: shared.limits,
                     scram_cache: &shared.scram_cache,

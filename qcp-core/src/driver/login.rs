@@ -111,7 +111,7 @@ pub async fn start(shared: &Shared, socket: &Socket, mut inbox: Inbox) -> Result
             .into());
     };
 
-    let greeting = greeting_params(shared, &pool, &database, &credentials, &mut inbox).await?;
+    let greeting = greeting_params(shared, &pool, &database, &credentials).await?;
     let mut wanted = (*greeting).clone();
     for (name, value) in &startup.settings {
         wanted.set(name, value);
@@ -407,7 +407,6 @@ async fn greeting_params(
     pool: &PoolEntry,
     database: &str,
     credentials: &Credentials,
-    inbox: &mut Inbox,
 ) -> Result<Arc<Params>, Refusal> {
     if let Some(params) = pool
         .greeting
@@ -417,7 +416,7 @@ async fn greeting_params(
     {
         return Ok(params);
     }
-    let conn = match link::acquire(shared, pool, database, credentials, inbox).await {
+    let conn = match link::acquire(shared, pool, database, credentials, None).await {
         Ok(conn) => conn,
         Err(error) => {
             // A pool no client ever got into (e.g. the database does not exist) is not
@@ -449,7 +448,23 @@ pub fn link_error_fatal(error: LinkError) -> Refusal {
         )
         .into(),
         LinkError::Server { server, error } => Refusal::Server(error.to_client(&server, true)),
+        LinkError::Arena => arena_exhausted().into(),
+        // Only clients already logged in can be cancelled while they wait.
+        LinkError::Canceled => PgError::fatal(
+            sqlstate::QUERY_CANCELED,
+            "canceling statement due to user request",
+        )
+        .into(),
     }
+}
+
+/// The error for a client that found no arena chunk within `timeouts.query_wait`.
+pub fn arena_exhausted() -> PgError {
+    PgError::fatal(
+        sqlstate::OUT_OF_MEMORY,
+        "qcp's memory arena has no free chunk",
+    )
+    .with_hint("raise arena.chunks_count (or total_size) in qcp's config, or retry later")
 }
 
 fn scram_protocol_error(error: ScramError) -> PgError {

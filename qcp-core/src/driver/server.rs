@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use qcp_codec::auth::Authentication;
 use qcp_codec::{encode, BackendMessage, Header, Limits, ProtocolVersion, Tag, TransactionStatus};
 
+use super::clients::CancelGate;
 use super::io::{connect, has_input_or_closed, timeout, write_all, Inbox, ReadError, Socket};
 use crate::auth::{
     md5_response, md5_response_from_hash, SaltedPasswordCache, ScramClient, ScramCredentials,
@@ -154,6 +155,8 @@ pub struct ServerConn {
     pub params: Params,
     /// When it was opened.
     pub born: Instant,
+    /// Cancels on their way to this backend.
+    pub cancel_gate: Arc<CancelGate>,
 }
 
 impl fmt::Debug for ServerConn {
@@ -234,6 +237,7 @@ async fn login(
         secret: Vec::new(),
         params: Params::new(),
         born: Instant::now(),
+        cancel_gate: Arc::default(),
     };
     let mut scram: Option<ScramClient> = None;
     loop {

@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use qcp_codec::{encode, BackendMessage, Header, Tag};
+use qcp_codec::{encode, BackendMessage, Header, Tag, TransactionStatus};
 use tracing::{debug, info, warn};
 
 use super::clients::{CancelTarget, ClientHandle};
 use super::flow::Flow;
 use super::io::{timeout, try_read, try_write, write_all, Inbox, Socket};
-use super::link;
-use super::login::{link_error_fatal, LoggedIn};
+use super::link::{self, LinkError};
+use super::login::{arena_exhausted, link_error_fatal, LoggedIn};
 use super::server::{Credentials, ServerConn, ServerError};
 use super::shared::{PoolEntry, Shared};
 use crate::arena::Priority;
@@ -100,6 +100,8 @@ pub struct Session {
     link: Option<Link>,
     /// A shutdown is under way; leave at the next idle point.
     shutting_down: bool,
+    /// A request cancelled while waiting for a server: drop messages up to its Sync.
+    skip_to_sync: bool,
 }
 
 /// Runs a logged-in client until it leaves or is closed.
@@ -128,10 +130,11 @@ pub async fn run(shared: Arc<Shared>, client: Socket, login: LoggedIn) {
         handle,
         link: None,
         shutting_down: false,
+        skip_to_sync: false,
     };
     let started = Instant::now();
     let end = session.relay().await;
-    session.finish(&end).await;
+    Box::pin(session.finish(&end)).await;
     match &end {
         End::ClientLeft => info!(
             duration_ms = started.elapsed().as_millis() as u64,
@@ -182,7 +185,7 @@ impl Session {
                         flow.chunk = Some(chunk);
                     }
                 }
-                Event::Release => self.release(),
+                Event::Release => self.release().await,
                 Event::ClientGone => return End::ClientLeft,
                 Event::ServerGone => return self.server_gone().await,
                 Event::ClientError(error) => return self.refuse(error),
@@ -459,11 +462,23 @@ impl Session {
         if self.link.is_some() {
             return Ok(());
         }
+        if self.skip_to_sync {
+            // After a cancelled extended-protocol request: drop up to its Sync.
+            let sync = header.tag == Tag::SYNC;
+            self.discard_client_message(header);
+            if sync {
+                self.skip_to_sync = false;
+                let mut out = Vec::with_capacity(6);
+                encode::ready_for_query(&mut out, TransactionStatus::Idle);
+                write_all(&self.client, &out)
+                    .await
+                    .map_err(|_| End::ClientLeft)?;
+            }
+            return Ok(());
+        }
         if matches!(header.tag, Tag::COPY_DATA | Tag::COPY_DONE | Tag::COPY_FAIL) {
             // The tail of a COPY the server already failed: the server would drop it too.
-            let dropped = self.up.framer.discard(header);
-            self.up.scanned += dropped;
-            self.up.sent = self.up.scanned;
+            self.discard_client_message(header);
             return Ok(());
         }
         if self.shared.is_shutting_down() {
@@ -475,37 +490,71 @@ impl Session {
                 .with_hint("reconnect once qcp is back"),
             ));
         }
-        self.link().await.map_err(End::Refused)
+        match Box::pin(self.link()).await {
+            Ok(true) => Ok(()),
+            Ok(false) => self.cancelled_while_waiting(header).await,
+            Err(refusal) => Err(End::Refused(refusal)),
+        }
+    }
+
+    /// The client cancelled the request it was waiting with: answered as PostgreSQL answers
+    /// a cancelled query. A simple Query or FunctionCall gets the error and ReadyForQuery; an
+    /// extended-protocol request gets the error, and everything up to its Sync is dropped
+    /// before ReadyForQuery, as the server does after an error.
+    async fn cancelled_while_waiting(&mut self, header: Header) -> Result<(), End> {
+        let mut out = PgError::error(
+            sqlstate::QUERY_CANCELED,
+            "canceling statement due to user request",
+        )
+        .to_bytes();
+        let simple = matches!(header.tag, Tag::QUERY | Tag::FUNCTION_CALL);
+        self.discard_client_message(header);
+        if simple {
+            encode::ready_for_query(&mut out, TransactionStatus::Idle);
+        } else {
+            self.skip_to_sync = true;
+        }
+        write_all(&self.client, &out)
+            .await
+            .map_err(|_| End::ClientLeft)
+    }
+
+    /// Drops the message the up framer stopped at (its body follows as discarded runs).
+    fn discard_client_message(&mut self, header: Header) {
+        let dropped = self.up.framer.discard(header);
+        self.up.scanned += dropped;
+        self.up.sent = self.up.scanned;
     }
 
     /// Takes a server connection and brings its parameters in line with the client's.
-    async fn link(&mut self) -> Result<(), Refusal> {
+    /// `Ok(false)`: the client cancelled while it waited for one.
+    async fn link(&mut self) -> Result<bool, Refusal> {
         let shared = Arc::clone(&self.shared);
-        let wait = shared.config.timeouts.query_wait;
-        let mut inbox = Inbox::acquire(&shared.arena, Priority::Linked, wait)
-            .await
-            .map_err(|_| {
-                Refusal::from(
-                    PgError::fatal(
-                        sqlstate::OUT_OF_MEMORY,
-                        "qcp's memory arena has no free chunk",
-                    )
-                    .with_hint(
-                        "raise arena.chunks_count (or total_size) in qcp's config, or retry later",
-                    ),
-                )
-            })?;
-        let mut conn = link::acquire(
+        let acquired = link::acquire(
             &shared,
             &self.entry,
             &self.key.database,
             &self.credentials,
-            &mut inbox,
+            Some(&self.handle),
         )
-        .await
-        .map_err(link_error_fatal)?;
+        .await;
+        let mut conn = match acquired {
+            Ok(conn) => conn,
+            Err(LinkError::Canceled) => return Ok(false),
+            Err(error) => return Err(link_error_fatal(error)),
+        };
 
         if let Some(sql) = self.wanted.sync_sql(&conn.params) {
+            let Ok(mut inbox) = Inbox::acquire(
+                &shared.arena,
+                Priority::Linked,
+                shared.config.timeouts.query_wait,
+            )
+            .await
+            else {
+                self.give_back(conn).await;
+                return Err(arena_exhausted().into());
+            };
             // What the statement sets (`Some`) or resets (`None`), for the bookkeeping below.
             let applied: Vec<(String, Option<String>)> = self
                 .wanted
@@ -530,7 +579,7 @@ impl Session {
                 Ok(Err(ServerError::Rejected { message, .. })) => {
                     // A setting the client asked for is invalid: PostgreSQL would have
                     // refused the connection. The server connection itself is fine.
-                    self.give_back(conn);
+                    self.give_back(conn).await;
                     return Err(Refusal::Server(message));
                 }
                 Ok(Err(error)) => {
@@ -575,7 +624,7 @@ impl Session {
                 }
             }
             if !statuses.is_empty() && write_all(&self.client, &statuses).await.is_err() {
-                self.give_back(conn);
+                self.give_back(conn).await;
                 return Err(Refusal::Silent);
             }
         }
@@ -583,6 +632,7 @@ impl Session {
             address: conn.address,
             pid: conn.pid,
             secret: conn.secret.clone(),
+            gate: Arc::clone(&conn.cancel_gate),
         }));
         shared.stats.active.fetch_add(1, Relaxed);
         debug!(server_pid = conn.pid, "linked");
@@ -591,14 +641,14 @@ impl Session {
             tracker: Tracker::new(),
             last_was_error: false,
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Smart mode: gives the idle server connection back to the pool.
-    fn release(&mut self) {
+    async fn release(&mut self) {
         if let Some(link) = self.link.take() {
             self.unlinked();
-            self.give_back(link.conn);
+            self.give_back(link.conn).await;
         }
     }
 
@@ -607,7 +657,13 @@ impl Session {
         self.shared.stats.active.fetch_sub(1, Relaxed);
     }
 
-    fn give_back(&self, conn: ServerConn) {
+    /// Returns a clean server connection to the pool (or closes it past its lifetime). A
+    /// cancel still on its way to it is waited for first: handed to another client, the
+    /// connection could have that client's query cancelled.
+    async fn give_back(&self, conn: ServerConn) {
+        conn.cancel_gate
+            .wait_idle(self.shared.config.timeouts.cancel_wait)
+            .await;
         let (server, born) = (conn.server, conn.born);
         let lifetime = self.shared.config.timeouts.server_lifetime;
         if !lifetime.is_zero() && born.elapsed() >= lifetime {
@@ -693,7 +749,7 @@ impl Session {
                 }
             }
         }
-        self.give_back(conn);
+        self.give_back(conn).await;
     }
 }
 
@@ -703,6 +759,7 @@ pub async fn cancel_backend(conn: &ServerConn) {
         address: conn.address,
         pid: conn.pid,
         secret: conn.secret.clone(),
+        gate: Arc::clone(&conn.cancel_gate),
     };
     super::cancel::send(&target, std::time::Duration::from_secs(2)).await;
 }

@@ -252,6 +252,12 @@ impl Tracker {
             }
         }
         self.client_copy_in = !client_already_done;
+        // An extended-protocol COPY whose only Syncs were ignored leaves the implicit
+        // transaction open until a Sync that comes after the CopyDone.
+        let extended = self.queue.front() == Some(&Pending::Execute);
+        if extended && !self.queue.iter().skip(1).any(|p| *p == Pending::Sync) {
+            self.unsynced = true;
+        }
     }
 
     fn copy_in_ended(&mut self) {

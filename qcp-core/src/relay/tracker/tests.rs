@@ -167,6 +167,18 @@ fn extended_copy_with_sync_right_after_execute() {
 }
 
 #[test]
+fn extended_copy_keeps_the_backend_until_a_sync_after_copy_done() {
+    let mut t = tracker();
+    // The early Sync is ignored by the server in copy mode: the COPY's rows stay in an open
+    // implicit transaction until the next Sync.
+    run(&mut t, "PBES", "12G");
+    run(&mut t, "dcH", "C");
+    assert!(!t.is_idle(), "the server waits for a Sync after CopyDone");
+    run(&mut t, "S", "ZI");
+    assert!(t.is_idle());
+}
+
+#[test]
 fn extended_copy_pipelined_before_any_answer() {
     let mut t = tracker();
     run(&mut t, "PBESddcS", "");
