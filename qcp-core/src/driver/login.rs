@@ -19,7 +19,7 @@ use crate::auth::{
 use crate::config::AuthMethod;
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::pool::PoolKey;
-use crate::relay::params::{parse_options, Params};
+use crate::relay::params::{parse_options, ClientParams, ParamSource, Params};
 
 /// What a start-up packet asked for.
 pub enum Opening {
@@ -38,7 +38,7 @@ pub struct LoggedIn {
     /// What qcp logs in to servers with on its behalf.
     pub credentials: Credentials,
     /// The parameter values the client expects its server connection to have.
-    pub wanted: Params,
+    pub wanted: ClientParams,
     /// Its cancel key and shutdown waker.
     pub handle: Arc<ClientHandle>,
     /// The chunk used for the login, with any bytes the client sent after it.
@@ -112,7 +112,7 @@ pub async fn start(shared: &Shared, socket: &Socket, mut inbox: Inbox) -> Result
     };
 
     let greeting = greeting_params(shared, &pool, &database, &credentials).await?;
-    let mut wanted = (*greeting).clone();
+    let mut wanted = ClientParams::new(Arc::clone(&greeting));
     for (name, value) in &startup.settings {
         wanted.set(name, value);
     }

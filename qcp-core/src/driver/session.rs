@@ -32,7 +32,7 @@ use crate::config::RelayMode;
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::pool::PoolKey;
 use crate::relay::framer::{FrameError, Inspect, Run, Verdict};
-use crate::relay::params::Params;
+use crate::relay::params::{ClientParams, ParamSource};
 use crate::relay::tracker::Tracker;
 
 /// A server connection lent to the client.
@@ -93,7 +93,7 @@ pub struct Session {
     credentials: Credentials,
     /// Parameter values the client expects (start-up values, then what the server reported
     /// while linked to it).
-    wanted: Params,
+    wanted: ClientParams,
     handle: Arc<ClientHandle>,
     up: Flow,
     down: Flow,
@@ -806,7 +806,7 @@ impl Inspect for UpInspect<'_> {
 /// recorded for the client and the server connection.
 struct DownInspect<'a> {
     link: &'a mut Link,
-    wanted: &'a mut Params,
+    wanted: &'a mut ClientParams,
 }
 
 impl Inspect for DownInspect<'_> {

@@ -71,14 +71,30 @@ impl Params {
         self.entries.is_empty()
     }
 
+    /// Removes `name`; returns true if it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.entries.len() != before
+    }
+}
+
+/// A set of parameter values a server connection can be brought in line with.
+pub trait ParamSource {
+    /// The value of `name`, if known (case-insensitive).
+    fn get(&self, name: &str) -> Option<&str>;
+
+    /// Every (name, value), each name once.
+    fn entries(&self) -> impl Iterator<Item = (&str, &str)>;
+
     /// The entries of `self` that `current` lacks or holds with another value, leaving out
     /// read-only parameters: what must be SET on a server connection with `current` values
     /// for it to match `self`.
-    pub fn differences<'a>(
+    fn differences<'a>(
         &'a self,
         current: &'a Params,
     ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.iter().filter(move |(name, value)| {
+        self.entries().filter(move |(name, value)| {
             !READ_ONLY.iter().any(|ro| ro.eq_ignore_ascii_case(name))
                 && current.get(name) != Some(*value)
         })
@@ -87,17 +103,17 @@ impl Params {
     /// The names `current` holds and `self` lacks, leaving out read-only parameters: settings
     /// another client had applied to a server connection with `current` values, which must
     /// be reset to the server's default for it to match `self`.
-    pub fn extras<'a>(&'a self, current: &'a Params) -> impl Iterator<Item = &'a str> + 'a {
+    fn extras<'a>(&'a self, current: &'a Params) -> impl Iterator<Item = &'a str> + 'a {
         current.iter().map(|(name, _)| name).filter(move |name| {
             !READ_ONLY.iter().any(|ro| ro.eq_ignore_ascii_case(name)) && self.get(name).is_none()
         })
     }
 
-    /// One SQL statement that sets every difference (see [`Params::differences`]) and resets
-    /// every extra (see [`Params::extras`]), or `None` when there is nothing to do. Each value
+    /// One SQL statement that sets every difference (see [`ParamSource::differences`]) and resets
+    /// every extra (see [`ParamSource::extras`]), or `None` when there is nothing to do. Each value
     /// goes through `pg_catalog.set_config` as a quoted literal (a NULL value resets), so
     /// neither a name nor a value can inject SQL.
-    pub fn sync_sql(&self, current: &Params) -> Option<String> {
+    fn sync_sql(&self, current: &Params) -> Option<String> {
         let mut sql = String::new();
         let sets = self
             .differences(current)
@@ -116,12 +132,66 @@ impl Params {
         }
         (!sql.is_empty()).then_some(sql)
     }
+}
 
-    /// Removes `name`; returns true if it was there.
-    pub fn remove(&mut self, name: &str) -> bool {
-        let before = self.entries.len();
-        self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.entries.len() != before
+impl ParamSource for Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        Params::get(self, name)
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter()
+    }
+}
+
+/// What one client expects: the pool's shared greeting values plus only the values in which
+/// this client differs. Thousands of clients of one pool share the greeting instead of each
+/// holding a copy of it.
+#[derive(Clone, Debug)]
+pub struct ClientParams {
+    base: std::sync::Arc<Params>,
+    /// INVARIANT: holds no entry equal to `base`'s value for the same name.
+    own: Params,
+}
+
+impl ClientParams {
+    /// A client that expects exactly `base`.
+    pub fn new(base: std::sync::Arc<Params>) -> Self {
+        ClientParams {
+            base,
+            own: Params::new(),
+        }
+    }
+
+    /// Sets `name` to `value`; returns true if that changed what the client expects.
+    pub fn set(&mut self, name: &str, value: &str) -> bool {
+        if ParamSource::get(self, name) == Some(value) {
+            return false;
+        }
+        if self.base.get(name) == Some(value) {
+            self.own.remove(name);
+        } else {
+            self.own.set(name, value);
+        }
+        true
+    }
+}
+
+impl ParamSource for ClientParams {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.own.get(name).or_else(|| self.base.get(name))
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        let shared = self
+            .base
+            .iter()
+            .map(|(name, value)| (name, self.own.get(name).unwrap_or(value)));
+        let own = self
+            .own
+            .iter()
+            .filter(|(name, _)| self.base.get(name).is_none());
+        shared.chain(own)
     }
 }
 
@@ -243,6 +313,37 @@ mod tests {
         assert!(current.remove("STATEMENT_TIMEOUT"));
         assert!(!current.remove("statement_timeout"));
         assert_eq!(wanted.sync_sql(&current), None);
+    }
+
+    #[test]
+    fn client_params_share_the_base_and_keep_only_their_differences() {
+        let mut base = Params::new();
+        base.set("TimeZone", "UTC");
+        base.set("application_name", "");
+        let base = std::sync::Arc::new(base);
+        let mut client = ClientParams::new(std::sync::Arc::clone(&base));
+        assert!(
+            !client.set("timezone", "UTC"),
+            "same as the base: nothing to record"
+        );
+        assert!(client.set("application_name", "app"));
+        assert!(client.set("statement_timeout", "5s"));
+        assert_eq!(ParamSource::get(&client, "APPLICATION_NAME"), Some("app"));
+        let entries: Vec<_> = client.entries().collect();
+        assert_eq!(
+            entries,
+            [
+                ("TimeZone", "UTC"),
+                ("application_name", "app"),
+                ("statement_timeout", "5s")
+            ]
+        );
+        assert_eq!(
+            client.sync_sql(&base).unwrap(),
+            "SELECT pg_catalog.set_config(E'application_name', E'app', false), pg_catalog.set_config(E'statement_timeout', E'5s', false)"
+        );
+        assert!(client.set("application_name", ""), "back to the base value");
+        assert_eq!(client.own.len(), 1);
     }
 
     #[test]
