@@ -226,7 +226,7 @@ impl<'a> Iterator for Values<'a> {
             return None;
         }
         self.left = self.left.saturating_sub(1);
-        self.r.value("values").ok()
+        self.r.checked_value()
     }
 
     #[inline]
@@ -251,12 +251,7 @@ pub(crate) fn read_values<'a>(
     count: u16,
     site: &'static str,
 ) -> Result<&'a [u8], DecodeError> {
-    let start = r.peek_rest();
-    for _ in 0..count {
-        r.value(site)?;
-    }
-    let used = start.len().saturating_sub(r.remaining());
-    Ok(start.get(..used).unwrap_or_default())
+    r.values(count, site)
 }
 
 /// One field of an ErrorResponse or NoticeResponse: a one-byte code and its text.

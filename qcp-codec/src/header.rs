@@ -199,7 +199,8 @@ impl<'a> Frame<'a> {
 /// many bytes the complete frames covered. A bad header is yielded once as `Err` and ends the
 /// walk, so a relay can still forward the good frames that came before it.
 ///
-/// INVARIANT: `consumed <= buf.len()`, and `consumed` is the sum of the yielded frame lengths.
+/// INVARIANT: `rest` is a suffix of `buf`, and `buf[..buf.len() - rest.len()]` is exactly the
+/// frames yielded so far.
 ///
 /// # Example
 ///
@@ -217,8 +218,8 @@ impl<'a> Frame<'a> {
 #[derive(Debug, Clone)]
 pub struct Frames<'a> {
     buf: &'a [u8],
+    rest: &'a [u8],
     limits: Limits,
-    consumed: usize,
     count: usize,
     done: bool,
 }
@@ -234,8 +235,8 @@ impl<'a> Frames<'a> {
     pub fn new(buf: &'a [u8], limits: &Limits) -> Self {
         Self {
             buf,
+            rest: buf,
             limits: *limits,
-            consumed: 0,
             count: 0,
             done: false,
         }
@@ -251,7 +252,7 @@ impl<'a> Frames<'a> {
     /// ```
     #[inline]
     pub const fn consumed(&self) -> usize {
-        self.consumed
+        self.buf.len().saturating_sub(self.rest.len())
     }
 
     /// Number of complete frames yielded so far.
@@ -277,8 +278,8 @@ impl<'a> Frames<'a> {
     /// assert_eq!(f.rest(), b"Q\0\0");
     /// ```
     #[inline]
-    pub fn rest(&self) -> &'a [u8] {
-        self.buf.get(self.consumed..).unwrap_or_default()
+    pub const fn rest(&self) -> &'a [u8] {
+        self.rest
     }
 }
 
@@ -290,8 +291,7 @@ impl<'a> Iterator for Frames<'a> {
         if self.done {
             return None;
         }
-        let rest = self.rest();
-        let header = match Header::parse_limited(rest, &self.limits) {
+        let header = match Header::parse_limited(self.rest, &self.limits) {
             Ok(Some(h)) => h,
             Ok(None) => {
                 self.done = true;
@@ -302,11 +302,11 @@ impl<'a> Iterator for Frames<'a> {
                 return Some(Err(e));
             }
         };
-        let Some(bytes) = rest.get(..header.frame_len()) else {
+        let Some((bytes, rest)) = self.rest.split_at_checked(header.frame_len()) else {
             self.done = true;
             return None;
         };
-        self.consumed = self.consumed.saturating_add(bytes.len());
+        self.rest = rest;
         self.count = self.count.saturating_add(1);
         Some(Ok(Frame { header, bytes }))
     }
@@ -332,9 +332,16 @@ impl core::iter::FusedIterator for Frames<'_> {}
 /// # Ok::<(), qcp_codec::DecodeError>(())
 /// ```
 pub fn split_frames(buf: &[u8], limits: &Limits) -> Result<(usize, usize), DecodeError> {
-    let mut frames = Frames::new(buf, limits);
-    for frame in frames.by_ref() {
-        frame?;
+    // The same walk as `Frames`, without the iterator's state: per frame, the header is read
+    // and checked and the frame skipped; its cost is the length -> next header dependency.
+    let mut rest = buf;
+    let mut frames = 0usize;
+    while let Some(header) = Header::parse_limited(rest, limits)? {
+        let Some(tail) = rest.get(header.frame_len()..) else {
+            break;
+        };
+        rest = tail;
+        frames = frames.saturating_add(1);
     }
-    Ok((frames.consumed(), frames.frames()))
+    Ok((buf.len().saturating_sub(rest.len()), frames))
 }

@@ -192,10 +192,14 @@ impl<'a> BackendMessage<'a> {
         let Some(body) = header.body(buf) else {
             return Ok(None);
         };
-        Ok(Some((
-            Self::decode_body(header.tag, body)?,
-            header.frame_len(),
-        )))
+        // DataRow is most of what a server sends: decode it here, inlined into the caller's
+        // loop, rather than through the out-of-line match over every tag.
+        let msg = if header.tag == Tag::DATA_ROW {
+            Self::DataRow(DataRow::decode(body)?)
+        } else {
+            Self::decode_body(header.tag, body)?
+        };
+        Ok(Some((msg, header.frame_len())))
     }
 
     /// Decodes a message body whose tag the caller has already read.

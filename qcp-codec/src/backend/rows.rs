@@ -6,7 +6,7 @@ use core::fmt;
 use crate::encode::writer::{self, Writer};
 use crate::error::{DecodeError, EncodeError};
 use crate::fields::{
-    read_field_description, read_values, FieldDescription, FormatCodes, Oids, RowFields, Values,
+    read_field_description, FieldDescription, FormatCodes, Oids, RowFields, Values,
 };
 use crate::reader::Reader;
 use crate::tag::Tag;
@@ -158,7 +158,9 @@ impl<'a> DataRow<'a> {
     pub fn decode(body: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
         let count = r.count(4, "DataRow.values")?;
-        let raw = read_values(&mut r, count, "DataRow.values")?;
+        // The values run to the end of the body, so they are all that is left once checked.
+        let raw = r.peek_rest();
+        r.skip_values(count, "DataRow.values")?;
         r.finish("DataRow")?;
         Ok(Self { raw, count })
     }

@@ -182,6 +182,31 @@ case!(backend data_row_trailing: msg(b'D', &cat(&[&be16(1), &be32(-1), b"x"]))
     => Err(DecodeError::TrailingBytes("DataRow")));
 case!(backend data_row_truncated_count: msg(b'D', b"\0")
     => Err(DecodeError::Truncated("DataRow.values")));
+case!(backend data_row_length_truncated: msg(b'D', &cat(&[&be16(2), &be32(1), b"a", b"\0\0\0"]))
+    => Err(DecodeError::Truncated("DataRow.values")));
+case!(backend data_row_bad_length_after_values: msg(b'D', &cat(&[&be16(3), &be32(-1), &be32(2), b"ab", &be32(-5)]))
+    => Err(DecodeError::InvalidValue("DataRow.values")));
+
+/// `BackendMessage::decode` takes a short cut for DataRow; it must agree with `decode_body`.
+#[test]
+fn data_row_decode_agrees_with_decode_body() {
+    let bodies: [Vec<u8>; 6] = [
+        cat(&[&be16(3), &be32(1), b"1", &be32(-1), &be32(0)]),
+        be16(0).to_vec(),
+        cat(&[&be16(2), &be32(-1)]),
+        cat(&[&be16(1), &be32(5), b"abc"]),
+        cat(&[&be16(1), &be32(-2)]),
+        cat(&[&be16(1), &be32(-1), b"x"]),
+    ];
+    for body in bodies {
+        let wire = msg(b'D', &body);
+        let framed = BackendMessage::decode(&wire, &Limits::default()).map(|m| m.map(|(m, _)| m));
+        assert_eq!(
+            framed,
+            BackendMessage::decode_body(Tag::DATA_ROW, &body).map(Some)
+        );
+    }
+}
 
 case!(backend command_complete: msg(b'C', b"SELECT 42\0")
 => BackendMessage::CommandComplete(c) => {
