@@ -13,7 +13,7 @@
 # non-zero if any step failed.
 #
 # Environment knobs: QCP_TEST_PG_PORT (first port to try, default 54329), QCP_CI_FUZZ_SECONDS
-# (default 20), QCP_SKIP_FUZZ (set => skip fuzzing), QCP_FAIL_FAST, QCP_KEEP_TMP (keep the temp
+# (default 10), QCP_SKIP_FUZZ (set => skip fuzzing), QCP_FAIL_FAST, QCP_KEEP_TMP (keep the temp
 # dir with the cluster's data and log).
 set -euo pipefail
 
@@ -148,7 +148,7 @@ if [[ -e fuzz/run.sh ]]; then
     if [[ -z "${QCP_SKIP_FUZZ+set}" ]]; then
         fuzz_cmd=(fuzz/run.sh)
         [[ -x fuzz/run.sh ]] || fuzz_cmd=(bash fuzz/run.sh)
-        step "fuzz (${QCP_CI_FUZZ_SECONDS:-20}s)" env FUZZ_SECONDS="${QCP_CI_FUZZ_SECONDS:-20}" "${fuzz_cmd[@]}"
+        step "fuzz (${QCP_CI_FUZZ_SECONDS:-10}s)" env FUZZ_SECONDS="${QCP_CI_FUZZ_SECONDS:-10}" "${fuzz_cmd[@]}"
     else
         header "fuzz: skipped (QCP_SKIP_FUZZ is set)"
     fi
