@@ -72,8 +72,8 @@ pub async fn connect(address: &str, limit: Duration) -> io::Result<Socket> {
     }
 }
 
-/// Socket options for every connection: no Nagle delay (the relay already batches), and
-/// keepalive so dead peers are eventually noticed.
+/// Socket options for every connection: no Nagle delay (the relay already batches whole
+/// runs of messages per write, so delaying small writes only adds latency).
 pub fn tune(socket: &Socket) {
     let _ = socket.get_ref().set_nodelay(true);
 }

@@ -273,7 +273,6 @@ impl Session {
         };
         let flow = &mut self.down;
         let mut progress = false;
-        let mut waiting = false;
 
         // Write what is ready to the client.
         if !flow.ready().is_empty() {
@@ -286,7 +285,6 @@ impl Session {
                     if self.client.poll_writable(cx).is_ready() {
                         return Poll::Ready(Ok(true));
                     }
-                    waiting = true;
                 }
                 Err(_) => return Poll::Ready(Err(Event::ClientGone)),
             }
@@ -343,7 +341,6 @@ impl Session {
                 Err(_) => return Poll::Ready(Err(Event::ServerGone)),
             }
         }
-        let _ = waiting;
         if progress {
             Poll::Ready(Ok(true))
         } else {
