@@ -238,8 +238,7 @@ async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
         let Ok(inbox) = Inbox::acquire(&shared.arena, Priority::New, shared.config.timeouts.query_wait).await else {
             Shared::count(&shared.stats.arena_timeouts);
             warn!("refused client: arena exhausted");
-            let error = PgError::fatal(sqlstate::OUT_OF_MEMORY, "qcp's memory arena has no free chunk")
-                .with_hint("raise arena.chunks_count (or total_size) in qcp's config, or retry later");
+            let error = login::arena_exhausted();
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         };

@@ -172,10 +172,7 @@ impl Session {
                     let Ok(chunk) = waited else {
                         Shared::count(&self.shared.stats.arena_timeouts);
                         warn!("arena exhausted: no free chunk within timeouts.query_wait");
-                        return self.refuse(
-                            PgError::fatal(sqlstate::OUT_OF_MEMORY, "qcp's memory arena has no free chunk")
-                                .with_hint("raise arena.chunks_count (or total_size) in qcp's config, or retry later"),
-                        );
+                        return self.refuse(arena_exhausted());
                     };
                     let flow = match direction {
                         Direction::Up => &mut self.up,
