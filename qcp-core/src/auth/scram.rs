@@ -15,8 +15,10 @@ use super::primitives::random_bytes;
 /// never offered: a proxy cannot forward TLS channel binding.
 pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
 
-/// Largest iteration count qcp accepts from a server; more would let a server make qcp spin.
-pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// Largest iteration count qcp accepts from a server when logging in to it; more would let
+/// a server make qcp spin in PBKDF2. 100,000 is the cap the PostgreSQL client libraries
+/// adopted (postgres-protocol, pgjdbc) after CVE-2026-42198; PostgreSQL's default is 4096.
+pub const MAX_ITERATIONS: u32 = 100_000;
 
 /// Length of the random part of the nonces qcp creates, before base64, as PostgreSQL's
 /// `SCRAM_RAW_NONCE_LEN`.
