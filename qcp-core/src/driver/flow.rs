@@ -1,9 +1,14 @@
 //! One direction of a relayed connection: an arena chunk (only while bytes are in flight),
 //! the framer, and the cursors that say what has been scanned and sent.
 
+use std::io;
+use std::sync::Arc;
+use std::task::Context;
+
 use qcp_codec::Limits;
 
-use crate::arena::Chunk;
+use super::io::{try_read, Socket};
+use crate::arena::{Arena, Chunk, Priority};
 use crate::relay::framer::Framer;
 
 /// Bytes in flight from one peer to the other.
@@ -95,6 +100,38 @@ impl Flow {
         Some(&mut chunk.bytes_mut()[self.filled..])
     }
 
+    /// Reads what `socket` has into the free space. Without a chunk, one is taken only once
+    /// the peer has something to say, so an idle direction holds no memory.
+    pub fn fill(
+        &mut self,
+        socket: &Socket,
+        arena: &Arc<Arena>,
+        priority: Priority,
+        cx: &mut Context<'_>,
+    ) -> Fill {
+        if self.chunk.is_none() && socket.poll_readable(cx).is_ready() {
+            match arena.try_acquire(priority) {
+                Some(chunk) => self.chunk = Some(chunk),
+                None => return Fill::NeedChunk,
+            }
+        }
+        let Some(space) = self.space().filter(|s| !s.is_empty()) else {
+            return Fill::Read(false);
+        };
+        match try_read(socket, space) {
+            Ok(0) => Fill::Closed,
+            Ok(n) => {
+                self.filled += n;
+                Fill::Read(true)
+            }
+            // Registers for readiness; a stale readiness means "try again now".
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Fill::Read(socket.poll_readable(cx).is_ready())
+            }
+            Err(_) => Fill::Closed,
+        }
+    }
+
     /// Gives the chunk back to the arena when nothing is held.
     #[inline]
     pub fn release_if_empty(&mut self) {
@@ -105,4 +142,15 @@ impl Flow {
             self.filled = 0;
         }
     }
+}
+
+/// Outcome of [`Flow::fill`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Whether anything moved (bytes read, or a retry is worth it now).
+    Read(bool),
+    /// The peer has bytes but the arena has no free chunk right now.
+    NeedChunk,
+    /// The peer closed the connection (or it broke).
+    Closed,
 }

@@ -21,8 +21,8 @@ use qcp_codec::{encode, BackendMessage, Header, Tag, TransactionStatus};
 use tracing::{debug, info, warn};
 
 use super::clients::{CancelTarget, ClientHandle};
-use super::flow::Flow;
-use super::io::{timeout, try_read, try_write, write_all, Inbox, Socket};
+use super::flow::{Fill, Flow};
+use super::io::{timeout, try_write, write_all, Inbox, Socket};
 use super::link::{self, LinkError};
 use super::login::{arena_exhausted, link_error_fatal, LoggedIn};
 use super::server::{Credentials, ServerConn, ServerError};
@@ -314,29 +314,11 @@ impl Session {
             }
         }
 
-        // Read more from the server; without a chunk, take one only once it has something
-        // to say.
-        let socket = &link.conn.socket;
-        if flow.chunk.is_none() && socket.poll_readable(cx).is_ready() {
-            match self.shared.arena.try_acquire(Priority::Linked) {
-                Some(chunk) => flow.chunk = Some(chunk),
-                None => return Poll::Ready(Err(Event::NeedChunk(Direction::Down))),
-            }
-        }
-        if let Some(space) = flow.space().filter(|s| !s.is_empty()) {
-            match try_read(socket, space) {
-                Ok(0) => return Poll::Ready(Err(Event::ServerGone)),
-                Ok(n) => {
-                    flow.filled += n;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if socket.poll_readable(cx).is_ready() {
-                        progress = true;
-                    }
-                }
-                Err(_) => return Poll::Ready(Err(Event::ServerGone)),
-            }
+        // Read more from the server.
+        match flow.fill(&link.conn.socket, &self.shared.arena, Priority::Linked, cx) {
+            Fill::Read(moved) => progress |= moved,
+            Fill::NeedChunk => return Poll::Ready(Err(Event::NeedChunk(Direction::Down))),
+            Fill::Closed => return Poll::Ready(Err(Event::ServerGone)),
         }
         if progress {
             Poll::Ready(Ok(true))
@@ -413,33 +395,16 @@ impl Session {
             }
         }
 
-        // Read more from the client. Without a chunk, take one only once the client has
-        // something to say: an idle client holds no memory.
-        if flow.chunk.is_none() && self.client.poll_readable(cx).is_ready() {
-            let priority = if self.link.is_some() {
-                Priority::Linked
-            } else {
-                Priority::New
-            };
-            match self.shared.arena.try_acquire(priority) {
-                Some(chunk) => flow.chunk = Some(chunk),
-                None => return Poll::Ready(Err(Event::NeedChunk(Direction::Up))),
-            }
-        }
-        if let Some(space) = flow.space().filter(|s| !s.is_empty()) {
-            match try_read(&self.client, space) {
-                Ok(0) => return Poll::Ready(Err(Event::ClientGone)),
-                Ok(n) => {
-                    flow.filled += n;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.client.poll_readable(cx).is_ready() {
-                        progress = true;
-                    }
-                }
-                Err(_) => return Poll::Ready(Err(Event::ClientGone)),
-            }
+        // Read more from the client (an idle client holds no chunk).
+        let priority = if self.link.is_some() {
+            Priority::Linked
+        } else {
+            Priority::New
+        };
+        match flow.fill(&self.client, &self.shared.arena, priority, cx) {
+            Fill::Read(moved) => progress |= moved,
+            Fill::NeedChunk => return Poll::Ready(Err(Event::NeedChunk(Direction::Up))),
+            Fill::Closed => return Poll::Ready(Err(Event::ClientGone)),
         }
         if progress {
             Poll::Ready(Ok(true))
