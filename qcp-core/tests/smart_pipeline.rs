@@ -67,6 +67,22 @@ async fn backend_view(admin: &tokio_postgres::Client, pid: i32) -> Option<(Strin
         .map(|row| (row.get(0), row.get(1), row.get(2)))
 }
 
+/// Waits (bounded) until backend `pid` looks like `view`: a backend that has just sent its
+/// last reply reaches its ClientRead wait a moment later.
+async fn assert_backend_reaches(
+    admin: &tokio_postgres::Client,
+    pid: i32,
+    view: (&str, &str, bool),
+) {
+    let expected = owned(view);
+    wait_until(
+        "the backend reaches the expected state",
+        Duration::from_secs(5),
+        || async { backend_view(admin, pid).await == expected },
+    )
+    .await;
+}
+
 fn owned(view: (&str, &str, bool)) -> Option<(String, String, bool)> {
     Some((view.0.to_owned(), view.1.to_owned(), view.2))
 }
@@ -502,11 +518,8 @@ async fn smart_flush_without_sync_keeps_the_backend() {
     let (pid, _) = backend_of_app(&admin, "smart-flush-keep-a")
         .await
         .expect("A holds a backend");
-    assert_eq!(
-        backend_view(&admin, pid).await,
-        owned(MID_EXTENDED),
-        "the Parse opened the implicit transaction"
-    );
+    // The Parse opened the implicit transaction.
+    assert_backend_reaches(&admin, pid, MID_EXTENDED).await;
 
     let waiter = spawn_query(b, "SELECT 'b', pg_backend_pid()");
     wait_queued(&qcp, 1).await;
@@ -520,7 +533,7 @@ async fn smart_flush_without_sync_keeps_the_backend() {
             .map(|b| b.0),
         Some(pid)
     );
-    assert_eq!(backend_view(&admin, pid).await, owned(MID_EXTENDED));
+    assert_backend_reaches(&admin, pid, MID_EXTENDED).await;
     assert_eq!(backend_of_app(&admin, "smart-flush-keep-b").await, None);
 
     a.send(
@@ -584,7 +597,7 @@ async fn smart_insert_then_flush_commits_once_at_the_sync() {
         0,
         "not committed before the Sync"
     );
-    assert_eq!(backend_view(&admin, pid).await, owned(MID_EXTENDED));
+    assert_backend_reaches(&admin, pid, MID_EXTENDED).await;
 
     let waiter = spawn_query(b, "SELECT 'b'");
     wait_queued(&qcp, 1).await;
@@ -894,7 +907,7 @@ async fn smart_disconnect_after_parse_leaves_no_lock() {
     let (pid, _) = backend_of_app(&admin, "smart-parse-lock")
         .await
         .expect("A holds a backend");
-    assert_eq!(backend_view(&admin, pid).await, owned(MID_EXTENDED));
+    assert_backend_reaches(&admin, pid, MID_EXTENDED).await;
     assert!(
         locks_on(&admin, table).await >= 1,
         "the Parse holds a lock on the table"
