@@ -36,6 +36,12 @@ pub mod sqlstate {
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     /// internal_error
     pub const INTERNAL_ERROR: &str = "XX000";
+    /// duplicate_prepared_statement
+    pub const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";
+    /// invalid_sql_statement_name (an unknown prepared statement)
+    pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
+    /// in_failed_sql_transaction
+    pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
 }
 
 /// How bad an error is for the connection.

@@ -75,7 +75,8 @@ fn defaults() {
         d.limits,
         Limits {
             max_client_connections: 10_000,
-            max_message_size: 1 << 30
+            max_message_size: 1 << 30,
+            max_prepared_statements: 200,
         }
     );
 }
@@ -130,6 +131,7 @@ timeouts:
 limits:
     max_client_connections: 50
     max_message_size: 16MB
+    max_prepared_statements: 7
 "#;
     let c = load(text);
     assert_eq!(c.listening_address, "[::1]:6432");
@@ -171,7 +173,8 @@ limits:
         c.limits,
         Limits {
             max_client_connections: 50,
-            max_message_size: 16 << 20
+            max_message_size: 16 << 20,
+            max_prepared_statements: 7,
         }
     );
 }
@@ -349,6 +352,13 @@ fn bad_size_suffix() {
         "arena.total_size",
         Some(5),
         &["unknown unit `GiGa`", "1 KB = 1024 B"],
+    );
+    let e = fail(&format!("{MINIMAL}limits:\n  max_prepared_statements: 0\n"));
+    assert_error(
+        &e,
+        "limits.max_prepared_statements",
+        Some(5),
+        &["no room", "at least 1"],
     );
     let e = fail(&format!("{MINIMAL}limits:\n  max_message_size: lots\n"));
     assert_error(&e, "limits.max_message_size", Some(5), &["`lots`"]);

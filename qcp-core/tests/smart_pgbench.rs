@@ -209,6 +209,13 @@ async fn smart_pgbench_tpcb_extended_protocol_stays_consistent() {
     consistency_run("qcp_pgbench_smart_extended", &["-M", "extended"]).await;
 }
 
+/// `-M prepared`: every client prepares pgbench's statements under the same names (P0_1, ...)
+/// once and binds them in every transaction, whichever backend it gets (issue #5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_pgbench_tpcb_prepared_protocol_stays_consistent() {
+    consistency_run("qcp_pgbench_smart_prepared", &["-M", "prepared"]).await;
+}
+
 /// pgbench's tpcb-like transaction inside `\startpipeline` / `\endpipeline`: the whole
 /// transaction goes out as one pipeline ended by a single Sync.
 const PIPELINE_SCRIPT: &str = r"\set aid random(1, 100000 * :scale)

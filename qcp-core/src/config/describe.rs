@@ -68,6 +68,7 @@ pub(super) fn describe(config: &Config) -> String {
         "limits.max_message_size",
         size(u64::from(l.max_message_size)),
     );
+    out.line("limits.max_prepared_statements", l.max_prepared_statements);
     out.0
 }
 

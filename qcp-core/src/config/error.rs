@@ -157,6 +157,7 @@ pub(super) fn expected_form(setting: &str) -> String {
         "timeouts" => "Write a mapping of timeouts, like `query_wait: 120s`",
         "limits" => "Write a mapping of limits, like `max_client_connections: 10000`",
         "limits.max_client_connections" => "Write a whole number of at least 1, like `10000`",
+        "limits.max_prepared_statements" => "Write a whole number of at least 1, like `200`",
         s if s.starts_with("timeouts.") => {
             "Write seconds (`30`, `0.5`) or a number with a unit: `500ms`, `30s`, `5min`, `1h`; \
              0 disables it"

@@ -55,6 +55,8 @@ pub const DEFAULT_POOL_SIZE: u32 = 20;
 pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 10_000;
 /// Default `limits.max_message_size`: 1 GB, PostgreSQL's own limit on one field.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 1 << 30;
+/// Default `limits.max_prepared_statements` (PgBouncer's default too).
+pub const DEFAULT_MAX_PREPARED_STATEMENTS: usize = 200;
 /// Smallest accepted `limits.max_message_size`.
 pub const MIN_MAX_MESSAGE_SIZE: u32 = 1024;
 /// Largest accepted `limits.max_message_size`: a message length is a signed 32-bit integer.
@@ -258,6 +260,9 @@ pub struct Limits {
     /// Largest message qcp relays, as the length in its header; a longer one closes the
     /// connection with an error. Default 1 GB.
     pub max_message_size: u32,
+    /// Smart mode: most named prepared statements kept on one server connection; the least
+    /// recently used is closed to make room. Default 200.
+    pub max_prepared_statements: usize,
 }
 
 impl Default for Limits {
@@ -265,6 +270,7 @@ impl Default for Limits {
         Limits {
             max_client_connections: DEFAULT_MAX_CLIENT_CONNECTIONS,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_prepared_statements: DEFAULT_MAX_PREPARED_STATEMENTS,
         }
     }
 }

@@ -109,6 +109,7 @@ pub(super) struct RawTimeouts {
 pub(super) struct RawLimits {
     pub max_client_connections: Option<u64>,
     pub max_message_size: Option<Size>,
+    pub max_prepared_statements: Option<u64>,
 }
 
 /// A size in bytes: a whole number, or text with a unit (`3.1 GB`).

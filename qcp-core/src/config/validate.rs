@@ -363,8 +363,20 @@ fn limits(raw: RawLimits) -> Result<Limits, Invalid> {
                 )
             })?,
     };
+    let max_prepared_statements = match raw.max_prepared_statements {
+        None => d.max_prepared_statements,
+        Some(0) => {
+            return Err(invalid(
+                "limits.max_prepared_statements",
+                "0 would leave no room for a prepared statement on a server connection",
+                "Write at least 1 (the default is 200).",
+            ))
+        }
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+    };
     Ok(Limits {
         max_client_connections,
         max_message_size,
+        max_prepared_statements,
     })
 }

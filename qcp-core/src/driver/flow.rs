@@ -9,7 +9,7 @@ use qcp_codec::Limits;
 
 use super::io::{try_read, Socket};
 use crate::arena::{Arena, Chunk, Priority};
-use crate::relay::framer::Framer;
+use crate::relay::framer::{FrameError, Framer, Inspect, Run};
 
 /// Bytes in flight from one peer to the other.
 pub struct Flow {
@@ -79,6 +79,17 @@ impl Flow {
             Some(chunk) => &chunk.bytes()[self.scanned..self.filled],
             None => &[],
         }
+    }
+
+    /// Frames the next bytes read but not scanned yet (see [`Framer::next_run`]).
+    #[inline]
+    pub fn next_run(&mut self, inspect: &mut impl Inspect) -> Result<Run, FrameError> {
+        let capacity = self.capacity();
+        let unscanned = match &self.chunk {
+            Some(chunk) => &chunk.bytes()[self.scanned..self.filled],
+            None => &[][..],
+        };
+        self.framer.next_run(unscanned, capacity, inspect)
     }
 
     /// Capacity of the chunk (0 without one).

@@ -99,6 +99,16 @@ pub fn try_write(socket: &Socket, buf: &[u8]) -> io::Result<usize> {
     stream.write(buf)
 }
 
+/// Tries one non-blocking write of `first` then `second` (one system call for both).
+#[inline]
+pub fn try_write_pair(socket: &Socket, first: &[u8], second: &[u8]) -> io::Result<usize> {
+    if first.is_empty() {
+        return try_write(socket, second);
+    }
+    let mut stream: &TcpStream = socket.get_ref();
+    stream.write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
+}
+
 /// True if the peer has sent something or closed: used on idle pooled server connections,
 /// which must be silent (anything they say means they are going away, e.g. a FATAL from
 /// `pg_terminate_backend`).

@@ -1,5 +1,6 @@
 //! Server connections: connecting, logging in to PostgreSQL, internal queries, health checks.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -17,6 +18,9 @@ use crate::auth::{
 };
 use crate::errors::{sqlstate, PgError};
 use crate::relay::params::Params;
+use crate::relay::prepared::{Hook, Rewriter};
+use crate::relay::statements::{ClientStatements, Registry, ServerStatements};
+use crate::relay::tracker::Tracker;
 
 /// What qcp logs in to a server with.
 #[derive(Clone, Default)]
@@ -157,6 +161,59 @@ pub struct ServerConn {
     pub born: Instant,
     /// Cancels on their way to this backend.
     pub cancel_gate: Arc<CancelGate>,
+    /// What the relay keeps about this backend while clients come and go.
+    pub relay: RelayState,
+}
+
+/// Relay state that belongs to a server connection: its prepared statements, and buffers
+/// that keep their memory from one linked client to the next (few server connections hold
+/// them, rather than every client).
+#[derive(Debug, Default)]
+pub struct RelayState {
+    /// Requests the backend still owes answers to.
+    pub tracker: Tracker,
+    /// What to do when hooked requests are answered, in request order.
+    pub hooks: VecDeque<Hook>,
+    /// The named prepared statements this backend has (Smart mode).
+    pub statements: ServerStatements,
+    /// Bytes qcp wrote for the backend (rewritten requests), sent before the client's next
+    /// relayed bytes.
+    pub to_server: Vec<u8>,
+    /// Bytes qcp wrote for the client (replaced replies, its own answers), sent before the
+    /// backend's next relayed bytes.
+    pub to_client: Vec<u8>,
+}
+
+impl RelayState {
+    /// Ready for a new client: nothing outstanding, nothing buffered.
+    pub fn reset(&mut self, max_prepared_statements: usize) {
+        self.tracker.reset();
+        self.hooks.clear();
+        self.to_server.clear();
+        self.to_client.clear();
+        self.statements.set_capacity(max_prepared_statements);
+    }
+
+    /// A rewriter of the client's statement messages for this backend.
+    pub fn rewriter<'a>(
+        &'a mut self,
+        client: &'a mut ClientStatements,
+        registry: &'a Registry,
+    ) -> Rewriter<'a> {
+        Rewriter {
+            client,
+            server: &mut self.statements,
+            registry,
+            tracker: &mut self.tracker,
+            hooks: &mut self.hooks,
+            out: &mut self.to_server,
+        }
+    }
+
+    /// True when qcp has no bytes of its own waiting to be sent either way.
+    pub fn nothing_buffered(&self) -> bool {
+        self.to_server.is_empty() && self.to_client.is_empty()
+    }
 }
 
 impl fmt::Debug for ServerConn {
@@ -238,6 +295,7 @@ async fn login(
         params: Params::new(),
         born: Instant::now(),
         cancel_gate: Arc::default(),
+        relay: RelayState::default(),
     };
     let mut scram: Option<ScramClient> = None;
     loop {

@@ -17,28 +17,40 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use qcp_codec::{encode, BackendMessage, Header, Tag, TransactionStatus};
+use qcp_codec::{encode, BackendMessage, Header, Tag, TransactionStatus, HEADER_LEN};
 use tracing::{debug, info, warn};
 
 use super::clients::{CancelTarget, ClientHandle};
 use super::flow::{Fill, Flow};
-use super::io::{timeout, try_write, write_all, Inbox, Socket};
+use super::io::{timeout, try_write_pair, write_all, Inbox, Socket};
 use super::link::{self, LinkError};
 use super::login::{arena_exhausted, link_error_fatal, LoggedIn};
-use super::server::{Credentials, ServerConn, ServerError};
+use super::server::{Credentials, RelayState, ServerConn, ServerError};
 use super::shared::{PoolEntry, Shared};
 use crate::arena::Priority;
 use crate::config::RelayMode;
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::pool::PoolKey;
-use crate::relay::framer::{FrameError, Inspect, Run, Verdict};
-use crate::relay::params::{ClientParams, ParamSource};
-use crate::relay::tracker::Tracker;
+use crate::relay::framer::{FrameError, Inspect, Run, Verdict, WHOLE_BODY};
+use crate::relay::params::{ClientParams, ParamSource, Params};
+use crate::relay::prepared::{self, Action, Consume};
+use crate::relay::statements::{ClientStatements, Statement};
+use crate::relay::tracker::{Hooked, Tracker};
 
-/// A server connection lent to the client.
+/// Bytes qcp may hold of its own for one peer (rewritten requests) before it stops reading
+/// more from the other: backpressure, as for relayed bytes.
+const OWN_BYTES_LIMIT: usize = 64 * 1024;
+
+/// Scan steps the client-to-server direction takes before it writes.
+const SCANS_PER_WRITE: usize = 8;
+
+/// How much of a simple Query's text is looked at for a `DEALLOCATE name` (Smart mode).
+const QUERY_PEEK: usize = 256;
+
+/// A server connection lent to the client (its request accounting is in
+/// `conn.relay.tracker`).
 struct Link {
     conn: ServerConn,
-    tracker: Tracker,
     /// The last message from the server was an ErrorResponse (so if it then closes, the
     /// client already knows why).
     last_was_error: bool,
@@ -102,6 +114,11 @@ pub struct Session {
     shutting_down: bool,
     /// A request cancelled while waiting for a server: drop messages up to its Sync.
     skip_to_sync: bool,
+    /// Smart mode: the client's named prepared statements.
+    statements: ClientStatements,
+    /// A Parse larger than a chunk, gathered whole before it is rewritten (`true` once
+    /// complete).
+    collecting: Option<(Vec<u8>, bool)>,
 }
 
 /// Runs a logged-in client until it leaves or is closed.
@@ -131,6 +148,8 @@ pub async fn run(shared: Arc<Shared>, client: Socket, login: LoggedIn) {
         link: None,
         shutting_down: false,
         skip_to_sync: false,
+        statements: ClientStatements::default(),
+        collecting: None,
     };
     let started = Instant::now();
     let end = session.relay().await;
@@ -241,9 +260,15 @@ impl Session {
                 continue;
             }
 
-            let quiet = self.up.is_quiet() && self.down.is_quiet();
+            let quiet = self.up.is_quiet()
+                && self.down.is_quiet()
+                && self.collecting.is_none()
+                && self
+                    .link
+                    .as_ref()
+                    .is_none_or(|l| l.conn.relay.nothing_buffered());
             if let Some(link) = &self.link {
-                if self.smart && quiet && link.tracker.is_idle() {
+                if self.smart && quiet && link.conn.relay.tracker.is_idle() {
                     return Poll::Ready(Event::Release);
                 }
             }
@@ -251,7 +276,11 @@ impl Session {
                 return Poll::Ready(Event::Shutdown);
             }
             if self.shared.is_shutting_down() && !self.shutting_down {
-                let idle_here = quiet && self.link.as_ref().is_none_or(|l| l.tracker.is_idle());
+                let idle_here = quiet
+                    && self
+                        .link
+                        .as_ref()
+                        .is_none_or(|l| l.conn.relay.tracker.is_idle());
                 if idle_here {
                     self.shutting_down = true;
                     return Poll::Ready(Event::Shutdown);
@@ -271,11 +300,12 @@ impl Session {
         let flow = &mut self.down;
         let mut progress = false;
 
-        // Write what is ready to the client.
-        if !flow.ready().is_empty() {
-            match try_write(&self.client, flow.ready()) {
+        // Write what is ready to the client: qcp's own bytes first, then the relayed run.
+        let own = &mut link.conn.relay.to_client;
+        if !own.is_empty() || !flow.ready().is_empty() {
+            match try_write_pair(&self.client, own, flow.ready()) {
                 Ok(n) => {
-                    flow.sent += n;
+                    written(own, &mut flow.sent, n);
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -289,16 +319,15 @@ impl Session {
 
         // Scan what was read.
         if !flow.unscanned().is_empty() {
-            let capacity = flow.capacity();
             let mut inspect = DownInspect {
-                link,
+                relay: &mut link.conn.relay,
+                params: &mut link.conn.params,
+                last_was_error: &mut link.last_was_error,
                 wanted: &mut self.wanted,
+                statements: &mut self.statements,
+                smart: self.smart,
             };
-            let unscanned = match &flow.chunk {
-                Some(chunk) => &chunk.bytes()[flow.scanned..flow.filled],
-                None => &[][..],
-            };
-            match flow.framer.next_run(unscanned, capacity, &mut inspect) {
+            match flow.next_run(&mut inspect) {
                 Ok(Run::Forward(n)) => {
                     flow.scanned += n;
                     progress = true;
@@ -309,7 +338,16 @@ impl Session {
                     flow.sent = flow.scanned;
                     progress = true;
                 }
-                Ok(Run::Stop(_)) => {}
+                Ok(Run::Stop(header)) => {
+                    progress |= down_stop(
+                        header,
+                        flow,
+                        link,
+                        &mut self.wanted,
+                        &mut self.statements,
+                        self.smart,
+                    );
+                }
                 Err(error) => return Poll::Ready(Err(Event::ServerError(frame_error_text(error)))),
             }
         }
@@ -329,15 +367,33 @@ impl Session {
 
     /// Client to server: write what is ready, scan what was read, read more.
     fn poll_up(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Event>> {
-        let flow = &mut self.up;
         let mut progress = false;
 
-        // Write what is ready to the server.
+        // Scan what was read (unless qcp's own bytes for the server pile up), before writing,
+        // so that a rewritten message and the bytes after it leave in one write.
+        for _ in 0..SCANS_PER_WRITE {
+            let backlog = self
+                .link
+                .as_ref()
+                .map_or(0, |l| l.conn.relay.to_server.len());
+            if self.up.unscanned().is_empty() || backlog >= OWN_BYTES_LIMIT {
+                break;
+            }
+            match self.scan_up() {
+                Ok(true) => progress = true,
+                Ok(false) => break,
+                Err(event) => return Poll::Ready(Err(event)),
+            }
+        }
+
+        // Write what is ready to the server: qcp's own bytes first, then the relayed run.
         if let Some(link) = self.link.as_mut() {
-            if !flow.ready().is_empty() {
-                match try_write(&link.conn.socket, flow.ready()) {
+            let flow = &mut self.up;
+            let own = &mut link.conn.relay.to_server;
+            if !own.is_empty() || !flow.ready().is_empty() {
+                match try_write_pair(&link.conn.socket, own, flow.ready()) {
                     Ok(n) => {
-                        flow.sent += n;
+                        written(own, &mut flow.sent, n);
                         progress = true;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -350,51 +406,7 @@ impl Session {
             }
         }
 
-        // Scan what was read.
-        if !flow.unscanned().is_empty() {
-            let capacity = flow.capacity();
-            let mut inspect = UpInspect {
-                tracker: self.link.as_mut().map(|l| &mut l.tracker),
-                too_many: false,
-            };
-            let unscanned = match &flow.chunk {
-                Some(chunk) => &chunk.bytes()[flow.scanned..flow.filled],
-                None => &[][..],
-            };
-            match flow.framer.next_run(unscanned, capacity, &mut inspect) {
-                Ok(Run::Forward(n)) => {
-                    flow.scanned += n;
-                    progress = true;
-                }
-                Ok(Run::Discard(n)) => {
-                    if flow.sent == flow.scanned {
-                        flow.scanned += n;
-                        flow.sent = flow.scanned;
-                        progress = true;
-                    }
-                }
-                Ok(Run::Stop(header)) => {
-                    if inspect.too_many {
-                        return Poll::Ready(Err(Event::ClientError(PgError::fatal(
-                            sqlstate::PROGRAM_LIMIT_EXCEEDED,
-                            "too many pipelined requests without reading their results",
-                        ))));
-                    }
-                    // Act on it once everything before it has been written.
-                    if flow.sent == flow.scanned {
-                        return Poll::Ready(Err(Event::ClientMessage(header)));
-                    }
-                }
-                Ok(Run::NeedMore) => {}
-                Err(error) => {
-                    return Poll::Ready(Err(Event::ClientError(PgError::fatal(
-                        sqlstate::PROTOCOL_VIOLATION,
-                        format!("invalid message from client: {}", frame_error_text(error)),
-                    ))))
-                }
-            }
-        }
-
+        let flow = &mut self.up;
         // Read more from the client (an idle client holds no chunk).
         let priority = if self.link.is_some() {
             Priority::Linked
@@ -410,6 +422,174 @@ impl Session {
             Poll::Ready(Ok(true))
         } else {
             Poll::Pending
+        }
+    }
+
+    /// Scans the client's unscanned bytes once.
+    fn scan_up(&mut self) -> Result<bool, Event> {
+        if matches!(self.collecting, Some((_, true))) {
+            let (body, _) = self.collecting.take().unwrap_or_default();
+            if !self.rewrite_collected(&body)? {
+                self.collecting = Some((body, true));
+                return Ok(false);
+            }
+        }
+        let flow = &mut self.up;
+        let mut inspect = UpInspect {
+            tracker: self.link.as_mut().map(|l| &mut l.conn.relay.tracker),
+            smart: self.smart,
+            too_many: false,
+        };
+        match flow.next_run(&mut inspect) {
+            Ok(Run::Forward(n)) => {
+                flow.scanned += n;
+                Ok(true)
+            }
+            Ok(Run::Discard(n)) => {
+                if flow.sent != flow.scanned {
+                    return Ok(false);
+                }
+                if let (Some((collected, complete)), Some(chunk)) =
+                    (self.collecting.as_mut(), &flow.chunk)
+                {
+                    collected.extend_from_slice(&chunk.bytes()[flow.scanned..flow.scanned + n]);
+                    *complete = flow.framer.at_boundary();
+                }
+                flow.scanned += n;
+                flow.sent = flow.scanned;
+                Ok(true)
+            }
+            Ok(Run::Stop(header)) => {
+                if inspect.too_many {
+                    return Err(too_many_pending());
+                }
+                if self.link.is_some() && header.tag != Tag::TERMINATE {
+                    return self.up_stop(header);
+                }
+                // Act on it once everything before it has been written.
+                if flow.sent == flow.scanned {
+                    return Err(Event::ClientMessage(header));
+                }
+                Ok(false)
+            }
+            Ok(Run::NeedMore) => Ok(false),
+            Err(error) => Err(Event::ClientError(PgError::fatal(
+                sqlstate::PROTOCOL_VIOLATION,
+                format!("invalid message from client: {}", frame_error_text(error)),
+            ))),
+        }
+    }
+
+    /// Smart mode, linked: the up framer stopped at a message that names a prepared
+    /// statement, or at a `DEALLOCATE`. Rewrites it into qcp's own bytes for the server.
+    fn up_stop(&mut self, header: Header) -> Result<bool, Event> {
+        let Some(link) = self.link.as_mut() else {
+            return Ok(false);
+        };
+        let flow = &mut self.up;
+        let relay = &mut link.conn.relay;
+        let Some(chunk) = flow.chunk.as_ref() else {
+            return Ok(false);
+        };
+        let body_len = header.body_len();
+        let start = flow.scanned + HEADER_LEN;
+        let body = &chunk.bytes()[start..flow.filled.min(start + body_len)];
+        if header.tag == Tag::QUERY {
+            return self.deallocate_linked(header);
+        }
+        // What was scanned before this message goes first.
+        relay
+            .to_server
+            .extend_from_slice(&chunk.bytes()[flow.sent..flow.scanned]);
+        flow.sent = flow.scanned;
+        if header.tag == Tag::PARSE && body.len() < body_len {
+            // Larger than the buffer: gathered whole first (qcp keeps the text anyway, to
+            // prepare it again on other server connections).
+            self.collecting = Some((Vec::with_capacity(body_len.min(1 << 20)), false));
+            flow.scanned += flow.framer.discard(header);
+            flow.sent = flow.scanned;
+            return Ok(true);
+        }
+        let consume = relay
+            .rewriter(&mut self.statements, &self.entry.statements)
+            .message(header.tag, body, body_len)
+            .map_err(rewrite_error)?;
+        tracing::trace!(tag = ?header.tag, ?consume, pending = relay.to_server.len(), "rewrote a statement message");
+        flow.scanned += match consume {
+            Consume::Whole => flow.framer.discard(header),
+            Consume::Head(n) => flow.framer.replace_head(header, n),
+            // Waits for an answer; the down direction wakes this loop when one comes.
+            Consume::NotYet => return Ok(false),
+        };
+        flow.sent = flow.scanned;
+        Ok(true)
+    }
+
+    /// A Parse gathered whole (see `collecting`) is rewritten and sent. `Ok(false)`: not
+    /// yet, it waits for an answer.
+    fn rewrite_collected(&mut self, body: &[u8]) -> Result<bool, Event> {
+        let Some(link) = self.link.as_mut() else {
+            return Ok(true);
+        };
+        let relay = &mut link.conn.relay;
+        let consume = relay
+            .rewriter(&mut self.statements, &self.entry.statements)
+            .message(Tag::PARSE, body, body.len())
+            .map_err(rewrite_error)?;
+        match consume {
+            Consume::Head(n) => relay.to_server.extend_from_slice(&body[n..]),
+            Consume::Whole => {}
+            Consume::NotYet => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Smart mode, linked: a simple Query that may be `DEALLOCATE name`. A name the client
+    /// prepared through the protocol has another name on the server, so qcp answers it itself
+    /// once every earlier request has been answered (prepared statements are not
+    /// transactional, so nothing on the server needs to change). Anything else goes on.
+    fn deallocate_linked(&mut self, header: Header) -> Result<bool, Event> {
+        let Some(link) = self.link.as_mut() else {
+            return Ok(false);
+        };
+        let relay = &mut link.conn.relay;
+        let flow = &mut self.up;
+        let Some(chunk) = flow.chunk.as_ref() else {
+            return Ok(false);
+        };
+        let start = flow.scanned + HEADER_LEN;
+        let body = &chunk.bytes()[start..flow.filled.min(start + header.body_len())];
+        let known = (body.len() == header.body_len())
+            .then(|| prepared::deallocated_name(body))
+            .flatten()
+            .filter(|name| self.statements.get(name).is_some());
+        let status = relay.tracker.status();
+        match known {
+            Some(name) if status != TransactionStatus::Failed => {
+                let settled = relay.tracker.nothing_outstanding()
+                    && !relay.tracker.unsynced()
+                    && self.down.is_empty();
+                if !settled {
+                    // Answered in order: wait for the earlier answers.
+                    return Ok(false);
+                }
+                self.statements.remove(&name);
+                local_deallocate_answer(&mut relay.to_client, status);
+                relay
+                    .to_server
+                    .extend_from_slice(&chunk.bytes()[flow.sent..flow.scanned]);
+                flow.scanned += flow.framer.discard(header);
+                flow.sent = flow.scanned;
+                Ok(true)
+            }
+            _ => {
+                relay
+                    .tracker
+                    .client_message(Tag::QUERY)
+                    .map_err(|_| too_many_pending())?;
+                flow.scanned += flow.framer.consume(header);
+                Ok(true)
+            }
         }
     }
 
@@ -440,6 +620,12 @@ impl Session {
             self.discard_client_message(header);
             return Ok(());
         }
+        if self.smart && header.tag == Tag::QUERY && self.deallocate_unlinked(header).await? {
+            return Ok(());
+        }
+        if self.smart && header.tag == Tag::PARSE && self.prepare_unlinked().await? {
+            return Ok(());
+        }
         if self.shared.is_shutting_down() {
             return Err(self.refuse(
                 PgError::fatal(
@@ -454,6 +640,90 @@ impl Session {
             Ok(false) => self.cancelled_while_waiting(header).await,
             Err(refusal) => Err(End::Refused(refusal)),
         }
+    }
+
+    /// Smart mode, no server linked: `DEALLOCATE name` of a statement the client prepared
+    /// through the protocol is answered without a server (the client is outside any
+    /// transaction). `Ok(false)`: not such a query.
+    async fn deallocate_unlinked(&mut self, header: Header) -> Result<bool, End> {
+        let Some(chunk) = self.up.chunk.as_ref() else {
+            return Ok(false);
+        };
+        let start = self.up.scanned + HEADER_LEN;
+        let Some(body) = chunk.bytes().get(start..start + header.body_len()) else {
+            return Ok(false);
+        };
+        let Some(name) = prepared::deallocated_name(body) else {
+            return Ok(false);
+        };
+        if self.statements.remove(&name).is_none() {
+            // PostgreSQL gives the error for an unknown name itself.
+            return Ok(false);
+        }
+        self.discard_client_message(header);
+        let mut out = Vec::with_capacity(32);
+        local_deallocate_answer(&mut out, TransactionStatus::Idle);
+        write_all(&self.client, &out)
+            .await
+            .map_err(|_| End::ClientLeft)?;
+        Ok(true)
+    }
+
+    /// Smart mode, no server linked: Parse messages followed by a Sync, of statements some
+    /// server already accepted, are answered without a server: the statement is prepared on
+    /// a backend when it is first used. Besides a round trip, this spares clients that
+    /// prepare synchronously (libpq's `PQprepare`, pgbench `-M prepared`) from waiting for a
+    /// server connection just to learn that a known statement parses. `Ok(false)`: not such
+    /// a sequence (it goes to a server).
+    async fn prepare_unlinked(&mut self) -> Result<bool, End> {
+        let Some(chunk) = self.up.chunk.as_ref() else {
+            return Ok(false);
+        };
+        let bytes = &chunk.bytes()[self.up.scanned..self.up.filled];
+        let mut prepared: Vec<(&[u8], Arc<Statement>)> = Vec::new();
+        let mut pos = 0;
+        let end = loop {
+            let Ok(Some(header)) = Header::parse(&bytes[pos..]) else {
+                return Ok(false);
+            };
+            let Some(body) = bytes.get(pos + HEADER_LEN..pos + header.frame_len()) else {
+                return Ok(false);
+            };
+            pos += header.frame_len();
+            match header.tag {
+                Tag::SYNC => break pos,
+                Tag::PARSE => {
+                    let Some(split) = body.iter().position(|&b| b == 0) else {
+                        return Ok(false);
+                    };
+                    let (name, definition) = (&body[..split], &body[split + 1..]);
+                    let taken = self.statements.get(name).is_some()
+                        || prepared.iter().any(|(n, _)| *n == name);
+                    if name.is_empty() || taken {
+                        return Ok(false);
+                    }
+                    match self.entry.statements.find(definition) {
+                        Some(statement) if statement.accepted() => {
+                            prepared.push((name, statement));
+                        }
+                        _ => return Ok(false),
+                    }
+                }
+                _ => return Ok(false),
+            }
+        };
+        let mut out = Vec::with_capacity(prepared.len() * 5 + 6);
+        for (name, statement) in prepared {
+            self.statements.bind(name, statement);
+            encode::parse_complete(&mut out);
+        }
+        encode::ready_for_query(&mut out, TransactionStatus::Idle);
+        self.up.scanned += end;
+        self.up.sent = self.up.scanned;
+        write_all(&self.client, &out)
+            .await
+            .map_err(|_| End::ClientLeft)?;
+        Ok(true)
     }
 
     /// The client cancelled the request it was waiting with: answered as PostgreSQL answers
@@ -595,9 +865,10 @@ impl Session {
         }));
         shared.stats.active.fetch_add(1, Relaxed);
         debug!(server_pid = conn.pid, "linked");
+        conn.relay
+            .reset(shared.config.limits.max_prepared_statements);
         self.link = Some(Link {
             conn,
-            tracker: Tracker::new(),
             last_was_error: false,
         });
         Ok(true)
@@ -635,7 +906,11 @@ impl Session {
     /// The server closed while linked: flush what it said, tell the client, end.
     async fn server_gone(&mut self) -> End {
         let last_was_error = self.link.as_ref().is_some_and(|l| l.last_was_error);
-        let ready = self.down.ready().to_vec();
+        let mut ready = Vec::new();
+        if let Some(link) = &self.link {
+            ready.extend_from_slice(&link.conn.relay.to_client);
+        }
+        ready.extend_from_slice(self.down.ready());
         if !ready.is_empty() {
             let _ = write_all(&self.client, &ready).await;
         }
@@ -677,12 +952,16 @@ impl Session {
         self.shared.clients.unregister(self.handle.pid);
         let Some(link) = self.link.take() else { return };
         self.unlinked();
-        let clean = link.tracker.is_idle() && self.up.framer.at_boundary() && self.down.is_quiet();
+        let clean = link.conn.relay.tracker.is_idle()
+            && link.conn.relay.nothing_buffered()
+            && self.collecting.is_none()
+            && self.up.framer.at_boundary()
+            && self.down.is_quiet();
         if !clean {
             // Mid-transaction or mid-result: closing is the only state PostgreSQL cleans up
             // for sure (it rolls back). A running query is cancelled first so its locks go
             // at once rather than when it next writes.
-            if !link.tracker.nothing_outstanding() {
+            if !link.conn.relay.tracker.nothing_outstanding() {
                 cancel_backend(&link.conn).await;
             }
             debug!(
@@ -726,69 +1005,218 @@ pub async fn cancel_backend(conn: &ServerConn) {
 fn frame_error_text(error: FrameError) -> String {
     match error {
         FrameError::Header(error) => error.to_string(),
-        FrameError::BodyTooLargeToInspect { tag, len } => {
-            format!("message {tag:?} of {len} bytes is larger than an arena chunk")
-        }
     }
 }
 
+/// `n` bytes of `own` then of the flow's ready run were written.
+#[inline]
+fn written(own: &mut Vec<u8>, sent: &mut usize, n: usize) {
+    if own.is_empty() {
+        *sent += n;
+    } else if n >= own.len() {
+        *sent += n - own.len();
+        own.clear();
+    } else {
+        own.drain(..n);
+    }
+}
+
+fn too_many_pending() -> Event {
+    Event::ClientError(PgError::fatal(
+        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+        "too many pipelined requests without reading their results",
+    ))
+}
+
+fn rewrite_error(error: prepared::RewriteError) -> Event {
+    match error {
+        prepared::RewriteError::TooManyPending => too_many_pending(),
+        prepared::RewriteError::Malformed(what) => Event::ClientError(PgError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            format!("invalid message from client: {what}"),
+        )),
+    }
+}
+
+/// PostgreSQL's answer to a successful `DEALLOCATE name`.
+fn local_deallocate_answer(out: &mut Vec<u8>, status: TransactionStatus) {
+    let _ = encode::command_complete(out, "DEALLOCATE");
+    encode::ready_for_query(out, status);
+}
+
+/// The down framer stopped at a reply to a hooked request that must not reach the client
+/// as the server sent it: swallowed, retagged or replaced. Returns whether it moved.
+fn down_stop(
+    header: Header,
+    flow: &mut Flow,
+    link: &mut Link,
+    wanted: &mut ClientParams,
+    statements: &mut ClientStatements,
+    smart: bool,
+) -> bool {
+    let relay = &mut link.conn.relay;
+    let Some(hook) = relay.hooks.front() else {
+        return false;
+    };
+    let action = prepared::action(hook, header.tag);
+    tracing::trace!(tag = ?header.tag, ?action, ?hook, "reply to a hooked request");
+    if matches!(action, Action::Discard | Action::Replace) && flow.sent != flow.scanned {
+        // Dropped from the middle of the stream once what comes before it is written.
+        return false;
+    }
+    if let Action::Replace = action {
+        if let Some(bytes) = prepared::replacement(hook) {
+            relay.to_client.extend_from_slice(&bytes);
+        }
+    }
+    let Some(chunk) = flow.chunk.as_mut() else {
+        return false;
+    };
+    if let Action::Retag(tag) = action {
+        chunk.bytes_mut()[flow.scanned] = tag.0;
+    }
+    let start = flow.scanned + HEADER_LEN;
+    let body = &chunk.bytes()[start..flow.filled.min(start + header.body_len())];
+    let mut inspect = DownInspect {
+        relay: &mut link.conn.relay,
+        params: &mut link.conn.params,
+        last_was_error: &mut link.last_was_error,
+        wanted,
+        statements,
+        smart,
+    };
+    inspect.apply(header, body);
+    match action {
+        Action::Discard | Action::Replace => {
+            flow.scanned += flow.framer.discard(header);
+            flow.sent = flow.scanned;
+        }
+        Action::Retag(_) | Action::Forward => flow.scanned += flow.framer.consume(header),
+    }
+    true
+}
+
 /// Client-to-server accounting: every request goes to the tracker; without a server linked
-/// (or at Terminate) the scan stops so the session can act.
+/// (or at Terminate) the scan stops so the session can act, and in Smart mode it also stops
+/// at messages that name a prepared statement (they are rewritten) and at a possible
+/// `DEALLOCATE`.
 struct UpInspect<'a> {
     tracker: Option<&'a mut Tracker>,
+    smart: bool,
     too_many: bool,
 }
 
 impl Inspect for UpInspect<'_> {
-    fn needs_body(&self, _tag: Tag) -> bool {
-        false
-    }
-
-    fn message(&mut self, header: Header, _body: Option<&[u8]>) -> Verdict {
-        if header.tag == Tag::TERMINATE {
-            return Verdict::Stop;
+    fn needs_body(&self, tag: Tag) -> usize {
+        if !self.smart {
+            return 0;
         }
-        match self.tracker.as_deref_mut() {
-            None => Verdict::Stop,
-            Some(tracker) => match tracker.client_message(header.tag) {
-                Ok(()) => Verdict::Pass,
-                Err(_) => {
-                    self.too_many = true;
-                    Verdict::Stop
-                }
-            },
+        match tag {
+            Tag::PARSE | Tag::BIND | Tag::DESCRIBE | Tag::CLOSE => WHOLE_BODY,
+            Tag::QUERY => QUERY_PEEK,
+            _ => 0,
         }
-    }
-}
-
-/// Server-to-client accounting: replies go to the tracker; ParameterStatus values are
-/// recorded for the client and the server connection.
-struct DownInspect<'a> {
-    link: &'a mut Link,
-    wanted: &'a mut ClientParams,
-}
-
-impl Inspect for DownInspect<'_> {
-    fn needs_body(&self, tag: Tag) -> bool {
-        tag == Tag::READY_FOR_QUERY || tag == Tag::PARAMETER_STATUS
     }
 
     fn message(&mut self, header: Header, body: Option<&[u8]>) -> Verdict {
-        let body = body.unwrap_or_default();
-        self.link
+        if header.tag == Tag::TERMINATE {
+            return Verdict::Stop;
+        }
+        let Some(tracker) = self.tracker.as_deref_mut() else {
+            return Verdict::Stop;
+        };
+        if self.smart {
+            let body = body.unwrap_or_default();
+            if prepared::names_statement(header.tag, body)
+                || (header.tag == Tag::QUERY && prepared::may_deallocate(body))
+            {
+                return Verdict::Stop;
+            }
+        }
+        match tracker.client_message(header.tag) {
+            Ok(()) => Verdict::Pass,
+            Err(_) => {
+                self.too_many = true;
+                Verdict::Stop
+            }
+        }
+    }
+}
+
+/// Server-to-client accounting: replies go to the tracker (and settle hooked requests);
+/// ParameterStatus values are recorded for the client and the server connection; in Smart
+/// mode a DEALLOCATE ALL or DISCARD ALL clears what qcp knows about prepared statements.
+struct DownInspect<'a> {
+    relay: &'a mut RelayState,
+    params: &'a mut Params,
+    last_was_error: &'a mut bool,
+    wanted: &'a mut ClientParams,
+    statements: &'a mut ClientStatements,
+    smart: bool,
+}
+
+/// How much of a CommandComplete is looked at (its tag, for DEALLOCATE ALL / DISCARD ALL).
+const COMMAND_TAG_PEEK: usize = 32;
+
+impl DownInspect<'_> {
+    /// Records one server message (which the relay forwards, or changes in `down_stop`).
+    fn apply(&mut self, header: Header, body: &[u8]) {
+        let tag = header.tag;
+        let hooked = self
+            .relay
             .tracker
-            .server_message(header.tag, body.first().copied());
-        self.link.last_was_error = header.tag == Tag::ERROR_RESPONSE;
-        if header.tag == Tag::PARAMETER_STATUS {
+            .server_message(tag, body.first().copied());
+        if hooked != Hooked::default() {
+            let code = if tag == Tag::ERROR_RESPONSE {
+                prepared::error_code(body)
+            } else {
+                &[]
+            };
+            prepared::settle_reported(
+                hooked,
+                code,
+                &mut self.relay.hooks,
+                self.statements,
+                &mut self.relay.statements,
+            );
+        }
+        *self.last_was_error = tag == Tag::ERROR_RESPONSE;
+        if tag == Tag::PARAMETER_STATUS && body.len() == header.body_len() {
             if let Ok(BackendMessage::ParameterStatus(status)) =
-                BackendMessage::decode_body(header.tag, body)
+                BackendMessage::decode_body(tag, body)
             {
                 if let (Ok(name), Ok(value)) = (status.name_str(), status.value_str()) {
                     self.wanted.set(name, value);
-                    self.link.conn.params.set(name, value);
+                    self.params.set(name, value);
+                }
+            }
+        } else if self.smart && tag == Tag::COMMAND_COMPLETE && prepared::drops_all_statements(body)
+        {
+            self.statements.clear();
+            self.relay.statements.forget_all();
+        }
+    }
+}
+
+impl Inspect for DownInspect<'_> {
+    fn needs_body(&self, tag: Tag) -> usize {
+        match tag {
+            Tag::READY_FOR_QUERY | Tag::PARAMETER_STATUS => WHOLE_BODY,
+            Tag::ERROR_RESPONSE if self.relay.tracker.head_hooked() => WHOLE_BODY,
+            Tag::COMMAND_COMPLETE if self.smart => COMMAND_TAG_PEEK,
+            _ => 0,
+        }
+    }
+
+    fn message(&mut self, header: Header, body: Option<&[u8]>) -> Verdict {
+        if self.relay.tracker.head_hooked() {
+            if let Some(hook) = self.relay.hooks.front() {
+                if prepared::action(hook, header.tag) != Action::Forward {
+                    return Verdict::Stop;
                 }
             }
         }
+        self.apply(header, body.unwrap_or_default());
         Verdict::Pass
     }
 }

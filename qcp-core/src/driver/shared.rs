@@ -15,6 +15,7 @@ use crate::auth::{SaltedPasswordCache, ScramSecret, Secret};
 use crate::config::{Config, UserConfig};
 use crate::pool::{Pool, PoolKey, ServerHealth};
 use crate::relay::params::Params;
+use crate::relay::statements::Registry;
 
 /// A pool and the parameters new clients of it are greeted with.
 pub struct PoolEntry {
@@ -23,6 +24,8 @@ pub struct PoolEntry {
     /// ParameterStatus values of the pool's servers, learnt from the first connection, so
     /// later logins are answered without a server round trip.
     pub greeting: Mutex<Option<Arc<Params>>>,
+    /// Named prepared statements the pool's clients use (Smart mode).
+    pub statements: Registry,
 }
 
 /// A configured user, with what qcp needs to check its clients and log in for them.
@@ -164,6 +167,7 @@ impl Shared {
         let entry = Arc::new(PoolEntry {
             pool: Pool::new(key.clone(), servers, Arc::clone(&self.health)),
             greeting: Mutex::new(None),
+            statements: Registry::default(),
         });
         pools.insert(key.clone(), Arc::clone(&entry));
         Some(entry)

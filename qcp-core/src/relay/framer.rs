@@ -3,17 +3,19 @@
 //! The relay's hot path: a [`Framer`] walks the bytes read from one side, five header bytes
 //! per message, and hands back long *runs* of bytes that can be forwarded as they are. It
 //! looks inside a body only when the [`Inspect`]or asks for it (ReadyForQuery's status byte,
-//! a ParameterStatus), and never copies. Bodies larger than the buffer stream through: the
-//! framer remembers how much of the current body is still to come.
+//! a ParameterStatus, the statement name at the start of a Bind), and never copies. Bodies
+//! larger than the buffer stream through: the framer remembers how much of the current body
+//! is still to come.
 
 use qcp_codec::{DecodeError, Header, Limits, Tag, HEADER_LEN};
 
 /// What the relay wants to know about the messages passing through.
 pub trait Inspect {
-    /// Whether the whole body of a message with this tag must be in the buffer before the
-    /// message is reported. Keep this to small messages: a body that cannot fit in one
-    /// buffer is a protocol error ([`FrameError::BodyTooLargeToInspect`]).
-    fn needs_body(&self, tag: Tag) -> bool;
+    /// How many bytes of the body of a message with this tag must be in the buffer before the
+    /// message is reported: 0 for none, [`WHOLE_BODY`] for all of it. The framer never asks
+    /// for more than the buffer can hold: a body that does not fit is reported with the part
+    /// that does (the inspector compares the slice with `header.body_len()`).
+    fn needs_body(&self, tag: Tag) -> usize;
 
     /// Called once per message when its header (and, if asked for, its body) is available.
     /// `Verdict::Stop` leaves the message unconsumed and ends the scan just before it, so the
@@ -22,6 +24,9 @@ pub trait Inspect {
     /// `Pass`.
     fn message(&mut self, header: Header, body: Option<&[u8]>) -> Verdict;
 }
+
+/// [`Inspect::needs_body`]: the whole body (or as much of it as the buffer can hold).
+pub const WHOLE_BODY: usize = usize::MAX;
 
 /// The inspector's answer for one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +56,6 @@ pub enum Run {
 pub enum FrameError {
     /// The header itself is invalid (length below 4, or above the configured maximum).
     Header(DecodeError),
-    /// The inspector needs a body bigger than the buffer that must hold it.
-    BodyTooLargeToInspect { tag: Tag, len: u32 },
 }
 
 /// Per-direction framing state.
@@ -132,18 +135,13 @@ impl Framer {
                     return Err(FrameError::Header(error));
                 }
             };
-            let frame_len = header.frame_len();
-            let body = if inspect.needs_body(header.tag) {
-                if frame_len > capacity {
-                    if pos > 0 {
-                        return Ok(Run::Forward(pos));
-                    }
-                    return Err(FrameError::BodyTooLargeToInspect {
-                        tag: header.tag,
-                        len: header.len,
-                    });
-                }
-                match rest.get(HEADER_LEN..frame_len) {
+            let wanted = inspect.needs_body(header.tag);
+            let body = if wanted > 0 {
+                // As much as asked for, and never more than the buffer can hold.
+                let want = wanted
+                    .min(header.body_len())
+                    .min(capacity.saturating_sub(HEADER_LEN));
+                match rest.get(HEADER_LEN..HEADER_LEN + want) {
                     Some(body) => Some(body),
                     None => {
                         return Ok(if pos > 0 {
@@ -178,6 +176,17 @@ impl Framer {
         self.remaining = header.body_len();
         self.discarding = false;
         HEADER_LEN
+    }
+
+    /// After a [`Run::Stop`]: the relay replaces the first `head` body bytes of this message
+    /// (with bytes of its own, sent before them) and forwards the rest. Returns the bytes to
+    /// drop now (header and `head`, which must be in the buffer); the rest follows as
+    /// [`Run::Forward`] runs.
+    pub fn replace_head(&mut self, header: Header, head: usize) -> usize {
+        debug_assert!(head <= header.body_len());
+        self.remaining = header.body_len() - head;
+        self.discarding = false;
+        HEADER_LEN + head
     }
 
     /// After a [`Run::Stop`]: the relay drops this message. Returns the header bytes to drop

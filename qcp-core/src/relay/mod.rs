@@ -4,4 +4,6 @@
 
 pub mod framer;
 pub mod params;
+pub mod prepared;
+pub mod statements;
 pub mod tracker;

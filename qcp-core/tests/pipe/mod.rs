@@ -427,3 +427,45 @@ pub async fn wait_idle_or_gone(admin: &tokio_postgres::Client, pid: i32) {
 pub async fn cancel(addr: SocketAddr, key: &(i32, Vec<u8>)) {
     crate::support::send_cancel(addr, key.0, &key.1).await;
 }
+
+// ------------------------------------------------------------------------------------------
+// Named prepared statements.
+// ------------------------------------------------------------------------------------------
+
+impl Batch {
+    /// Close('S', `name`).
+    pub fn close_statement(mut self, name: &str) -> Batch {
+        encode::close(&mut self.bytes, Target::Statement, name).expect("encode Close");
+        self
+    }
+}
+
+impl Conn {
+    /// Sends `batch` (which must end with its only Sync or Query) and returns the answer up to
+    /// ReadyForQuery.
+    pub async fn exchange(&mut self, batch: Batch) -> Vec<Msg> {
+        self.send(&batch.bytes).await;
+        self.until_ready().await
+    }
+}
+
+/// The parameter type OIDs of the ParameterDescription (`t`) among `messages`.
+pub fn parameter_types(messages: &[Msg]) -> Vec<u32> {
+    let msg = messages
+        .iter()
+        .find(|m| m.tag == b't')
+        .unwrap_or_else(|| panic!("no ParameterDescription in {messages:?}"));
+    let count = u16::from_be_bytes([msg.body[0], msg.body[1]]) as usize;
+    (0..count)
+        .map(|i| u32::from_be_bytes(msg.body[2 + 4 * i..6 + 4 * i].try_into().unwrap()))
+        .collect()
+}
+
+/// The number of fields of the RowDescription (`T`) among `messages`.
+pub fn row_fields(messages: &[Msg]) -> usize {
+    let msg = messages
+        .iter()
+        .find(|m| m.tag == b'T')
+        .unwrap_or_else(|| panic!("no RowDescription in {messages:?}"));
+    u16::from_be_bytes([msg.body[0], msg.body[1]]) as usize
+}

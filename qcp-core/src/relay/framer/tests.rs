@@ -8,8 +8,12 @@ struct Recorder {
 }
 
 impl Inspect for Recorder {
-    fn needs_body(&self, tag: Tag) -> bool {
-        tag == Tag::READY_FOR_QUERY
+    fn needs_body(&self, tag: Tag) -> usize {
+        if tag == Tag::READY_FOR_QUERY {
+            WHOLE_BODY
+        } else {
+            0
+        }
     }
     fn message(&mut self, header: Header, body: Option<&[u8]>) -> Verdict {
         if self.stop_at.contains(&header.tag.0) {
@@ -105,11 +109,45 @@ fn an_inspected_body_must_be_complete() {
 }
 
 #[test]
-fn an_inspected_body_larger_than_the_buffer_is_an_error() {
-    let stream = msg(b'Z', &[b'I'; 40]);
+fn an_inspected_body_larger_than_the_buffer_is_reported_with_what_fits() {
+    let mut stream = msg(b'Z', &[b'I'; 40]);
+    stream.extend(msg(b'S', b""));
     let mut rec = Recorder::default();
-    let err = framer().next_run(&stream, 16, &mut rec).unwrap_err();
-    assert!(matches!(err, FrameError::BodyTooLargeToInspect { .. }));
+    let mut f = framer();
+    // A 16-byte buffer holds the header and 11 body bytes.
+    assert_eq!(
+        f.next_run(&stream[..16], 16, &mut rec).unwrap(),
+        Run::Forward(16)
+    );
+    assert_eq!(rec.seen, vec![(b'Z', Some(vec![b'I'; 11]))]);
+    assert_eq!(
+        f.next_run(&stream[16..], 16, &mut rec).unwrap(),
+        Run::Forward(34)
+    );
+    assert_eq!(rec.seen.len(), 2);
+}
+
+#[test]
+fn replace_head_drops_the_head_and_forwards_the_rest() {
+    let mut stream = msg(b'B', b"\0s1\0tail");
+    stream.extend(msg(b'S', b""));
+    let mut rec = Recorder {
+        stop_at: vec![b'B'],
+        ..Default::default()
+    };
+    let mut f = framer();
+    let Run::Stop(header) = f.next_run(&stream, 64, &mut rec).unwrap() else {
+        panic!("expected a stop")
+    };
+    assert_eq!(f.replace_head(header, 4), 9);
+    rec.stop_at.clear();
+    // The 4 tail bytes, then the Sync.
+    assert_eq!(
+        f.next_run(&stream[9..], 64, &mut rec).unwrap(),
+        Run::Forward(9)
+    );
+    assert!(f.at_boundary());
+    assert_eq!(rec.seen, vec![(b'S', None)]);
 }
 
 #[test]

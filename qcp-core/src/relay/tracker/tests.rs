@@ -287,3 +287,59 @@ fn too_many_pending_is_refused() {
     }
     assert_eq!(t.client_message(Tag(b'S')), Err(TooManyPending));
 }
+
+#[test]
+fn hooked_requests_are_reported_answered_failed_or_skipped_in_order() {
+    let mut t = tracker();
+    assert_eq!(t.hooked_message(Tag::PARSE), Ok(true));
+    t.client_message(Tag::BIND).unwrap();
+    assert_eq!(t.hooked_message(Tag::CLOSE), Ok(true));
+    t.client_message(Tag::SYNC).unwrap();
+    assert!(t.head_hooked());
+    assert_eq!(
+        t.server_message(Tag::PARSE_COMPLETE, None),
+        Hooked {
+            answered: Some(Answer::Done),
+            dropped: 0
+        }
+    );
+    assert!(!t.head_hooked(), "the Bind is next");
+    // The Bind fails: the hooked Close after it is skipped by the server.
+    assert_eq!(
+        t.server_message(Tag::ERROR_RESPONSE, None),
+        Hooked {
+            answered: None,
+            dropped: 1
+        }
+    );
+    assert_eq!(
+        t.server_message(Tag::READY_FOR_QUERY, Some(b'I')),
+        Hooked::default()
+    );
+    assert!(t.is_idle());
+    assert_eq!(t.batch(), 1);
+}
+
+#[test]
+fn a_failed_hooked_request_is_reported_before_the_ones_it_skips() {
+    let mut t = tracker();
+    t.hooked_message(Tag::DESCRIBE).unwrap();
+    t.hooked_message(Tag::BIND).unwrap();
+    t.client_message(Tag::SYNC).unwrap();
+    assert_eq!(
+        t.server_message(Tag::ERROR_RESPONSE, None),
+        Hooked {
+            answered: Some(Answer::Failed),
+            dropped: 1
+        }
+    );
+    // While the server skips to the Sync, a new hooked message is not queued.
+    let mut u = tracker();
+    u.client_message(Tag::EXECUTE).unwrap();
+    u.server_message(Tag::ERROR_RESPONSE, None);
+    assert!(u.skipping());
+    assert_eq!(u.hooked_message(Tag::PARSE), Ok(false));
+    u.client_message(Tag::SYNC).unwrap();
+    u.server_message(Tag::READY_FOR_QUERY, Some(b'I'));
+    assert!(u.is_idle());
+}

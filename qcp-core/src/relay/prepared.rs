@@ -1,0 +1,559 @@
+//! Named prepared statements in Smart mode: rewriting the client's Parse, Bind, Describe and
+//! Close, and acting on the server's answers. Sans-IO: the session hands over message bytes
+//! and gets back the bytes to send and what to do with the original.
+//!
+//! Every client request is sent to the server as exactly one request whose answer is the one
+//! PostgreSQL would give the client, so replies keep their order without qcp queueing fake
+//! ones:
+//! - a Parse, Bind or Describe of a known statement goes out renamed to its internal name,
+//!   after a Parse of that statement (answer swallowed) if this backend does not have it;
+//! - a Parse of a text this backend already has goes out as a Close of a statement that never
+//!   exists, whose CloseComplete becomes the client's ParseComplete;
+//! - a Close goes out as that same harmless Close (the shared statement stays for others);
+//! - a request PostgreSQL would refuse (an unknown name, a name already in use) goes out as a
+//!   Describe of a missing statement: the server fails it *and skips to the next Sync*, exactly
+//!   as it would have, and its error is replaced with the one naming the client's statement.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use qcp_codec::Tag;
+
+use super::statements::{
+    ClientStatements, Needs, Registry, Resolved, ServerStatements, State, Statement,
+    INTERNAL_PREFIX, NEVER_PREPARED,
+};
+use super::tracker::{Answer, Hooked, TooManyPending, Tracker};
+use crate::errors::{sqlstate, PgError};
+
+/// SQLSTATE 0A000, raised as "cached plan must not change result type".
+const FEATURE_NOT_SUPPORTED: &[u8] = b"0A000";
+
+/// What qcp must do when a request it rewrote or injected is answered.
+#[derive(Debug)]
+pub enum Hook {
+    /// qcp's own Parse of statement `id` (answer swallowed).
+    Prepare { id: u64, batch: u64 },
+    /// qcp's own Close of statement `id` (answer swallowed); `evict` when it makes room.
+    Close { id: u64, batch: u64, evict: bool },
+    /// The client's Parse of `name`, sent renamed.
+    Parse {
+        name: Box<[u8]>,
+        statement: Arc<Statement>,
+        batch: u64,
+    },
+    /// The client's Parse of `name`, whose text the backend already has: the stand-in Close's
+    /// CloseComplete becomes its ParseComplete.
+    ParseShared {
+        name: Box<[u8]>,
+        statement: Arc<Statement>,
+    },
+    /// The client's Close of `name` (sent as a harmless Close).
+    CloseName {
+        name: Box<[u8]>,
+        statement: Arc<Statement>,
+    },
+    /// The client's Bind of statement `id`: a 0A000 means the backend's copy is stale.
+    Bind { id: u64 },
+    /// A request qcp refuses as PostgreSQL would: the stand-in's error is replaced by this.
+    Fail { code: &'static str, message: String },
+}
+
+/// How a hooked request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Answered.
+    Done,
+    /// Answered with an error with this SQLSTATE (empty if unknown).
+    Failed(&'a [u8]),
+    /// Skipped by the server.
+    Dropped,
+}
+
+/// What to do with the server message that answers a hooked request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Pass it on.
+    Forward,
+    /// Drop it: the client did not ask for it.
+    Discard,
+    /// Pass it on with this tag instead (same empty body).
+    Retag(Tag),
+    /// Drop it and send [`replacement`] instead.
+    Replace,
+}
+
+/// What to do with the original client message once it was rewritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consume {
+    /// Drop all of it.
+    Whole,
+    /// Drop the header and the first `n` body bytes; forward the rest unchanged.
+    Head(usize),
+    /// Nothing was done: the message depends on an answer still to come (see
+    /// [`Resolved::Undecided`]); try again once more replies arrived.
+    NotYet,
+}
+
+/// The client sent something qcp cannot rewrite.
+#[derive(Debug)]
+pub enum RewriteError {
+    /// A malformed message (the text says what).
+    Malformed(&'static str),
+    /// Too many requests in flight.
+    TooManyPending,
+}
+
+impl From<TooManyPending> for RewriteError {
+    fn from(_: TooManyPending) -> Self {
+        RewriteError::TooManyPending
+    }
+}
+
+/// True when a client message names a prepared statement, so Smart mode must rewrite it.
+/// `body` is as much of the body as the buffer holds; messages that do not name a statement
+/// (unnamed ones, portals) pass through untouched.
+pub fn names_statement(tag: Tag, body: &[u8]) -> bool {
+    match tag {
+        Tag::PARSE => body.first().is_some_and(|&b| b != 0),
+        Tag::BIND => {
+            // portal NUL statement NUL: named when a byte other than NUL follows the portal.
+            match body.iter().position(|&b| b == 0) {
+                Some(end) => body.get(end + 1).is_none_or(|&b| b != 0),
+                None => true, // a name too long to see: let the rewrite report it
+            }
+        }
+        Tag::DESCRIBE | Tag::CLOSE => {
+            body.first() == Some(&b'S') && body.get(1).is_none_or(|&b| b != 0)
+        }
+        _ => false,
+    }
+}
+
+/// The state one rewrite works on.
+pub struct Rewriter<'a> {
+    pub client: &'a mut ClientStatements,
+    pub server: &'a mut ServerStatements,
+    pub registry: &'a Registry,
+    pub tracker: &'a mut Tracker,
+    pub hooks: &'a mut VecDeque<Hook>,
+    /// Bytes to send to the server, in order.
+    pub out: &'a mut Vec<u8>,
+}
+
+impl Rewriter<'_> {
+    /// Rewrites one client message that [`names_statement`]. `body_len` is the length of its
+    /// body; `body` is all of it for a Parse, and at least the names for the others.
+    pub fn message(
+        &mut self,
+        tag: Tag,
+        body: &[u8],
+        body_len: usize,
+    ) -> Result<Consume, RewriteError> {
+        match tag {
+            Tag::PARSE if body.len() == body_len => self.parse(body),
+            Tag::BIND => self.bind(body, body_len),
+            Tag::DESCRIBE | Tag::CLOSE => {
+                let (name, _) = body
+                    .get(1..)
+                    .and_then(split_cstr)
+                    .ok_or(RewriteError::Malformed("statement name is too long"))?;
+                if tag == Tag::DESCRIBE {
+                    self.describe(name)
+                } else {
+                    self.close(name)
+                }
+            }
+            _ => Err(RewriteError::Malformed("incomplete statement message")),
+        }
+    }
+
+    fn parse(&mut self, body: &[u8]) -> Result<Consume, RewriteError> {
+        let (name, definition) =
+            split_cstr(body).ok_or(RewriteError::Malformed("Parse without a statement name"))?;
+        let batch = self.tracker.batch();
+        match self.client.resolve(name, batch) {
+            Resolved::Undecided => return Ok(Consume::NotYet),
+            Resolved::Unknown => {}
+            Resolved::Known(_) => {
+                self.refuse(
+                    sqlstate::DUPLICATE_PREPARED_STATEMENT,
+                    format!("prepared statement \"{}\" already exists", lossy(name)),
+                )?;
+                return Ok(Consume::Whole);
+            }
+        }
+        let statement = self.registry.intern(definition);
+        self.client.parsing(name, Arc::clone(&statement), batch);
+        let present = matches!(self.server.state(statement.id), Some(State::Ready))
+            || self.server.state(statement.id) == Some(State::Preparing(batch));
+        if present {
+            // The backend has this text already: the client still gets its ParseComplete.
+            self.server.use_in(statement.id, batch);
+            put_name_message(self.out, Tag::CLOSE, b'S', NEVER_PREPARED);
+            let hook = Hook::ParseShared {
+                name: name.into(),
+                statement,
+            };
+            self.send(Tag::CLOSE, hook)?;
+            return Ok(Consume::Whole);
+        }
+        let needs = self.server.use_in(statement.id, batch);
+        self.clear_the_way(statement.id, batch, needs)?;
+        // The client's own Parse, renamed: its ParseComplete goes to the client.
+        put_header(
+            self.out,
+            Tag::PARSE,
+            body.len() - name.len() + statement.name().len(),
+        );
+        self.out.extend_from_slice(statement.name());
+        self.out.push(0);
+        let hook = Hook::Parse {
+            name: name.into(),
+            statement,
+            batch,
+        };
+        self.send(Tag::PARSE, hook)?;
+        Ok(Consume::Head(name.len() + 1))
+    }
+
+    fn bind(&mut self, body: &[u8], body_len: usize) -> Result<Consume, RewriteError> {
+        let (portal, rest) =
+            split_cstr(body).ok_or(RewriteError::Malformed("Bind portal name is too long"))?;
+        let (name, _) =
+            split_cstr(rest).ok_or(RewriteError::Malformed("Bind statement name is too long"))?;
+        let statement = match self.known(name)? {
+            Ok(statement) => statement,
+            Err(answered) => return Ok(answered),
+        };
+        self.ensure(&statement)?;
+        put_header(
+            self.out,
+            Tag::BIND,
+            body_len - name.len() + statement.name().len(),
+        );
+        self.out.extend_from_slice(portal);
+        self.out.push(0);
+        self.out.extend_from_slice(statement.name());
+        self.out.push(0);
+        self.send(Tag::BIND, Hook::Bind { id: statement.id })?;
+        Ok(Consume::Head(portal.len() + 1 + name.len() + 1))
+    }
+
+    fn describe(&mut self, name: &[u8]) -> Result<Consume, RewriteError> {
+        let statement = match self.known(name)? {
+            Ok(statement) => statement,
+            Err(answered) => return Ok(answered),
+        };
+        self.ensure(&statement)?;
+        put_name_message(self.out, Tag::DESCRIBE, b'S', statement.name());
+        self.tracker.client_message(Tag::DESCRIBE)?;
+        Ok(Consume::Whole)
+    }
+
+    fn close(&mut self, name: &[u8]) -> Result<Consume, RewriteError> {
+        // The shared statement stays on the backend for other clients; the client's name goes.
+        // A Close of nothing still gets its CloseComplete from the server, in order.
+        let batch = self.tracker.batch();
+        let statement = match self.client.resolve(name, batch) {
+            Resolved::Undecided => return Ok(Consume::NotYet),
+            Resolved::Unknown => None,
+            Resolved::Known(statement) => Some(statement),
+        };
+        put_name_message(self.out, Tag::CLOSE, b'S', NEVER_PREPARED);
+        match statement {
+            Some(statement) => {
+                self.client.closing(name, batch);
+                let hook = Hook::CloseName {
+                    name: name.into(),
+                    statement,
+                };
+                self.send(Tag::CLOSE, hook)?;
+            }
+            None => self.tracker.client_message(Tag::CLOSE)?,
+        }
+        Ok(Consume::Whole)
+    }
+
+    /// The statement a Bind or Describe names, or how the message was dealt with without it
+    /// (refused as unknown, or left for later).
+    fn known(&mut self, name: &[u8]) -> Result<Result<Arc<Statement>, Consume>, RewriteError> {
+        Ok(match self.client.resolve(name, self.tracker.batch()) {
+            Resolved::Known(statement) => Ok(statement),
+            Resolved::Unknown => {
+                self.refuse_unknown(name)?;
+                Err(Consume::Whole)
+            }
+            Resolved::Undecided => Err(Consume::NotYet),
+        })
+    }
+
+    /// Makes sure the backend has `statement` before a message that uses it.
+    fn ensure(&mut self, statement: &Statement) -> Result<(), RewriteError> {
+        let batch = self.tracker.batch();
+        let needs = self.server.use_in(statement.id, batch);
+        if !needs.parse {
+            return Ok(());
+        }
+        self.clear_the_way(statement.id, batch, needs)?;
+        put_header(
+            self.out,
+            Tag::PARSE,
+            statement.name().len() + 1 + statement.definition().len(),
+        );
+        self.out.extend_from_slice(statement.name());
+        self.out.push(0);
+        self.out.extend_from_slice(statement.definition());
+        self.send(
+            Tag::PARSE,
+            Hook::Prepare {
+                id: statement.id,
+                batch,
+            },
+        )
+    }
+
+    /// Before a Parse of statement `id`: room within the bound, and a Close first if it may
+    /// already exist.
+    fn clear_the_way(&mut self, id: u64, batch: u64, needs: Needs) -> Result<(), RewriteError> {
+        self.make_room(id, batch)?;
+        if needs.close {
+            self.close_internal(id, batch, false)?;
+        }
+        Ok(())
+    }
+
+    /// Closes least recently used statements until the backend is within its bound.
+    fn make_room(&mut self, keep: u64, batch: u64) -> Result<(), RewriteError> {
+        while let Some(victim) = self.server.evict(batch, keep) {
+            self.close_internal(victim, batch, true)?;
+        }
+        Ok(())
+    }
+
+    fn close_internal(&mut self, id: u64, batch: u64, evict: bool) -> Result<(), RewriteError> {
+        let mut name = String::with_capacity(24);
+        let _ = write!(name, "{INTERNAL_PREFIX}{id}");
+        put_name_message(self.out, Tag::CLOSE, b'S', name.as_bytes());
+        self.send(Tag::CLOSE, Hook::Close { id, batch, evict })
+    }
+
+    fn refuse_unknown(&mut self, name: &[u8]) -> Result<(), RewriteError> {
+        self.refuse(
+            sqlstate::INVALID_SQL_STATEMENT_NAME,
+            format!("prepared statement \"{}\" does not exist", lossy(name)),
+        )
+    }
+
+    /// Sends the stand-in that makes the server fail here (and skip to the next Sync, as it
+    /// would have for the client's message); its error will be replaced by this one.
+    fn refuse(&mut self, code: &'static str, message: String) -> Result<(), RewriteError> {
+        put_name_message(self.out, Tag::DESCRIBE, b'S', NEVER_PREPARED);
+        self.send(Tag::DESCRIBE, Hook::Fail { code, message })
+    }
+
+    /// Records a hooked request just written to `out`.
+    fn send(&mut self, tag: Tag, hook: Hook) -> Result<(), RewriteError> {
+        if self.tracker.hooked_message(tag)? {
+            self.hooks.push_back(hook);
+        } else {
+            settle(hook, Outcome::Dropped, self.client, self.server);
+        }
+        Ok(())
+    }
+}
+
+/// What to do with server message `tag` when it answers the hooked request `hook`. Only
+/// ParseComplete, CloseComplete and ErrorResponse are ever changed.
+pub fn action(hook: &Hook, tag: Tag) -> Action {
+    match (hook, tag) {
+        (Hook::Prepare { .. } | Hook::Close { .. }, Tag::PARSE_COMPLETE | Tag::CLOSE_COMPLETE) => {
+            Action::Discard
+        }
+        (Hook::ParseShared { .. }, Tag::CLOSE_COMPLETE) => Action::Retag(Tag::PARSE_COMPLETE),
+        (Hook::Fail { .. }, Tag::ERROR_RESPONSE) => Action::Replace,
+        _ => Action::Forward,
+    }
+}
+
+/// The ErrorResponse that replaces the server's for an [`Action::Replace`].
+pub fn replacement(hook: &Hook) -> Option<Vec<u8>> {
+    match hook {
+        Hook::Fail { code, message } => Some(PgError::error(code, message.clone()).to_bytes()),
+        _ => None,
+    }
+}
+
+/// Updates what qcp knows once a hooked request ended.
+pub fn settle(
+    hook: Hook,
+    outcome: Outcome<'_>,
+    client: &mut ClientStatements,
+    server: &mut ServerStatements,
+) {
+    let done = outcome == Outcome::Done;
+    match hook {
+        Hook::Prepare { id, batch } => server.prepared(id, batch, done),
+        Hook::Close { id, batch, evict } => {
+            if evict {
+                server.closed(id, batch, done);
+            }
+        }
+        Hook::Parse {
+            name,
+            statement,
+            batch,
+        } => {
+            server.prepared(statement.id, batch, done);
+            if done {
+                statement.mark_accepted();
+            }
+            client.parsed(&name, &statement, done);
+        }
+        Hook::ParseShared { name, statement } => client.parsed(&name, &statement, done),
+        Hook::CloseName { name, statement } => client.closed(&name, &statement, done),
+        Hook::Bind { id } => {
+            if outcome == Outcome::Failed(FEATURE_NOT_SUPPORTED) {
+                server.invalidate(id);
+            }
+        }
+        Hook::Fail { .. } => {}
+    }
+}
+
+/// Applies what the tracker reported for one server message: the answered hook first, then
+/// the dropped ones.
+pub fn settle_reported(
+    Hooked { answered, dropped }: Hooked,
+    error_code: &[u8],
+    hooks: &mut VecDeque<Hook>,
+    client: &mut ClientStatements,
+    server: &mut ServerStatements,
+) {
+    if let Some(answer) = answered {
+        if let Some(hook) = hooks.pop_front() {
+            let outcome = match answer {
+                Answer::Done => Outcome::Done,
+                Answer::Failed => Outcome::Failed(error_code),
+            };
+            settle(hook, outcome, client, server);
+        }
+    }
+    for _ in 0..dropped {
+        if let Some(hook) = hooks.pop_front() {
+            settle(hook, Outcome::Dropped, client, server);
+        }
+    }
+}
+
+/// The SQLSTATE in an ErrorResponse body (empty if not there).
+pub fn error_code(body: &[u8]) -> &[u8] {
+    let mut rest = body;
+    while let Some((&field, after)) = rest.split_first() {
+        if field == 0 {
+            break;
+        }
+        let Some((value, next)) = split_cstr(after) else {
+            break;
+        };
+        if field == b'C' {
+            return value;
+        }
+        rest = next;
+    }
+    &[]
+}
+
+/// True when a simple Query (as much of its text as was looked at) may be a `DEALLOCATE`:
+/// the relay then looks at all of it.
+pub fn may_deallocate(sql: &[u8]) -> bool {
+    let sql = sql.trim_ascii_start();
+    sql.len() >= 10 && sql[..10].eq_ignore_ascii_case(b"deallocate")
+}
+
+/// The statement name in a simple Query that is exactly `DEALLOCATE [PREPARE] name` (an
+/// optional `;`, spaces around), as PostgreSQL reads it: an unquoted name is folded to
+/// lower case, a double-quoted one is taken as written. `None` for anything else, including
+/// `DEALLOCATE ALL`, which the server runs itself.
+pub fn deallocated_name(query: &[u8]) -> Option<Vec<u8>> {
+    let sql = query.strip_suffix(b"\0").unwrap_or(query).trim_ascii();
+    let sql = sql.strip_suffix(b";").unwrap_or(sql).trim_ascii_end();
+    let rest = strip_keyword(sql, b"deallocate")?;
+    let rest = match strip_keyword(rest, b"prepare") {
+        Some(after) if !after.is_empty() => after,
+        _ => rest,
+    };
+    if rest.eq_ignore_ascii_case(b"all") {
+        return None;
+    }
+    if let Some(quoted) = rest.strip_prefix(b"\"") {
+        let inner = quoted.strip_suffix(b"\"")?;
+        let mut name = Vec::with_capacity(inner.len());
+        let mut bytes = inner.iter();
+        while let Some(&b) = bytes.next() {
+            if b == b'"' {
+                // Inside, a quote is only valid doubled.
+                if bytes.next() != Some(&b'"') {
+                    return None;
+                }
+            }
+            name.push(b);
+        }
+        return (!name.is_empty()).then_some(name);
+    }
+    let first = *rest.first()?;
+    let identifier = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    if first.is_ascii_digit() || first == b'$' || !rest.iter().all(|&b| identifier(b)) {
+        return None;
+    }
+    Some(rest.to_ascii_lowercase())
+}
+
+/// `text` after a leading case-insensitive `keyword` and the white space after it.
+fn strip_keyword<'t>(text: &'t [u8], keyword: &[u8]) -> Option<&'t [u8]> {
+    let head = text.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = &text[keyword.len()..];
+    if rest.is_empty() {
+        return Some(rest);
+    }
+    if !rest[0].is_ascii_whitespace() {
+        return None;
+    }
+    Some(rest.trim_ascii_start())
+}
+
+/// True when a CommandComplete tag says the backend dropped every prepared statement.
+pub fn drops_all_statements(command_tag: &[u8]) -> bool {
+    let tag = command_tag.strip_suffix(b"\0").unwrap_or(command_tag);
+    tag == b"DEALLOCATE ALL" || tag == b"DISCARD ALL"
+}
+
+/// Splits a NUL-terminated string off the front of `bytes`.
+fn split_cstr(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = bytes.iter().position(|&b| b == 0)?;
+    Some((&bytes[..end], &bytes[end + 1..]))
+}
+
+fn lossy(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(name)
+}
+
+fn put_header(out: &mut Vec<u8>, tag: Tag, body_len: usize) {
+    out.push(tag.0);
+    out.extend_from_slice(&((body_len + 4) as u32).to_be_bytes());
+}
+
+/// A Describe or Close (`kind` b'S' or b'P') of `name`.
+fn put_name_message(out: &mut Vec<u8>, tag: Tag, kind: u8, name: &[u8]) {
+    put_header(out, tag, 1 + name.len() + 1);
+    out.push(kind);
+    out.extend_from_slice(name);
+    out.push(0);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,473 @@
+//! Named prepared statements under transaction pooling: what exists where.
+//!
+//! Three views, each owned by what it describes:
+//! - [`Registry`] (one per pool): every distinct statement a client prepared, keyed by its
+//!   query text and parameter types, with the internal name (`qcp_<id>`) it has on servers.
+//!   Clients that prepare the same text share one entry and so one server-side statement.
+//! - [`ClientStatements`] (one per client): the client's own names, each bound to a shared
+//!   [`Statement`].
+//! - [`ServerStatements`] (one per server connection): which statements that backend has,
+//!   bounded, least recently used first out.
+//!
+//! A server's view must stay exact even when a pipelined message qcp sent is skipped by the
+//! server after an earlier error. Rather than guessing, an entry whose fate is not known yet
+//! is marked as such: a statement prepared in the current Sync batch is usable in that batch
+//! (if the Parse is skipped, so is everything after it up to the Sync), while a statement whose
+//! Parse or Close was sent in an earlier batch and not yet answered, or failed, is [`Unsure`]:
+//! its next use closes it first (closing a missing statement is not an error) and prepares it
+//! again. That costs a few bytes in rare cases and never sends a client another's statement or
+//! a "does not exist" error PostgreSQL would not have sent.
+//!
+//! [`Unsure`]: State::Unsure
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Internal statement names are this prefix and a number from 1 up; `qcp_0` never exists.
+pub const INTERNAL_PREFIX: &str = "qcp_";
+
+/// A name that never exists on a server: qcp's stand-in for requests that must reach the
+/// server but must not touch any real statement.
+pub const NEVER_PREPARED: &[u8] = b"qcp_0";
+
+/// One distinct statement: query text plus parameter types.
+#[derive(Debug)]
+pub struct Statement {
+    /// Unique in the pool, never reused.
+    pub id: u64,
+    /// `qcp_<id>`.
+    name: Box<[u8]>,
+    /// The Parse body after the name: query, NUL, parameter count and types.
+    definition: Box<[u8]>,
+    /// A server accepted it once: the text parses and its tables existed.
+    accepted: AtomicBool,
+}
+
+impl Statement {
+    /// The name the statement has on servers.
+    pub fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// The Parse body after the name (query text, NUL, parameter types), for preparing it.
+    pub fn definition(&self) -> &[u8] {
+        &self.definition
+    }
+
+    /// True once a server has accepted a Parse of it.
+    pub fn accepted(&self) -> bool {
+        self.accepted.load(Relaxed)
+    }
+
+    /// A server answered a Parse of it with ParseComplete.
+    pub fn mark_accepted(&self) {
+        self.accepted.store(true, Relaxed);
+    }
+}
+
+/// The statements of one pool, shared by its clients.
+#[derive(Debug, Default)]
+pub struct Registry {
+    inner: Mutex<RegistryInner>,
+}
+
+#[derive(Debug, Default)]
+struct RegistryInner {
+    by_definition: HashMap<Box<[u8]>, Weak<Statement>>,
+    last_id: u64,
+    /// Entries whose statement no client holds any more are swept when the map reaches this
+    /// size.
+    sweep_at: usize,
+}
+
+impl Registry {
+    /// The statement with this definition (the Parse body after the name), shared with every
+    /// other client that prepared the same text and types.
+    pub fn intern(&self, definition: &[u8]) -> Arc<Statement> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(live) = inner.by_definition.get(definition).and_then(Weak::upgrade) {
+            return live;
+        }
+        if inner.by_definition.len() >= inner.sweep_at {
+            inner
+                .by_definition
+                .retain(|_, weak| weak.strong_count() > 0);
+            inner.sweep_at = (inner.by_definition.len() * 2).max(64);
+        }
+        inner.last_id += 1;
+        let id = inner.last_id;
+        let statement = Arc::new(Statement {
+            id,
+            name: format!("{INTERNAL_PREFIX}{id}")
+                .into_bytes()
+                .into_boxed_slice(),
+            definition: definition.into(),
+            accepted: AtomicBool::new(false),
+        });
+        inner
+            .by_definition
+            .insert(definition.into(), Arc::downgrade(&statement));
+        statement
+    }
+
+    /// The statement with this definition, if some client holds it.
+    pub fn find(&self, definition: &[u8]) -> Option<Arc<Statement>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.by_definition.get(definition).and_then(Weak::upgrade)
+    }
+
+    /// Distinct statements some client still holds (for status and tests).
+    pub fn live(&self) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .by_definition
+            .values()
+            .filter(|weak| weak.strong_count() > 0)
+            .count()
+    }
+}
+
+/// What a client's name refers to, as far as the server has confirmed.
+#[derive(Debug)]
+enum Binding {
+    /// Prepared (the server confirmed it, or qcp answered the Parse itself).
+    Bound,
+    /// A Parse sent in this Sync batch, not answered yet; `replaced` is what the name was
+    /// bound to before a Close earlier in the same batch, in case that batch is skipped.
+    Parsing {
+        batch: u64,
+        replaced: Option<Arc<Statement>>,
+    },
+    /// A Close sent in this Sync batch, not answered yet.
+    Closing(u64),
+}
+
+#[derive(Debug)]
+struct Named {
+    statement: Arc<Statement>,
+    binding: Binding,
+}
+
+/// What a client's statement name means for a message in a given Sync batch.
+#[derive(Debug)]
+pub enum Resolved {
+    /// The statement it names.
+    Known(Arc<Statement>),
+    /// No such statement.
+    Unknown,
+    /// A Parse or Close of the name from an earlier batch has not been answered: whether the
+    /// server ran it or skipped it after an error decides, so ask again once it is answered.
+    Undecided,
+}
+
+/// One client's statement names. A Parse or Close changes a name at once for the rest of its
+/// Sync batch (if the server skips it, it skips the rest of the batch too), and for later
+/// batches only once the server answered it.
+#[derive(Debug, Default)]
+pub struct ClientStatements {
+    names: HashMap<Box<[u8]>, Named>,
+}
+
+impl ClientStatements {
+    /// What `name` means for a message of Sync batch `batch`.
+    pub fn resolve(&self, name: &[u8], batch: u64) -> Resolved {
+        let Some(named) = self.names.get(name) else {
+            return Resolved::Unknown;
+        };
+        match named.binding {
+            Binding::Bound => Resolved::Known(Arc::clone(&named.statement)),
+            Binding::Parsing { batch: b, .. } if b == batch => {
+                Resolved::Known(Arc::clone(&named.statement))
+            }
+            Binding::Closing(b) if b == batch => Resolved::Unknown,
+            Binding::Parsing { .. } | Binding::Closing(_) => Resolved::Undecided,
+        }
+    }
+
+    /// The statement `name` is bound to, whatever is in flight (for answers qcp gives
+    /// itself once nothing is in flight).
+    pub fn get(&self, name: &[u8]) -> Option<&Arc<Statement>> {
+        self.names.get(name).map(|named| &named.statement)
+    }
+
+    /// Binds `name` to `statement` for good (qcp answered the Parse itself).
+    pub fn bind(&mut self, name: &[u8], statement: Arc<Statement>) {
+        self.names.insert(
+            name.into(),
+            Named {
+                statement,
+                binding: Binding::Bound,
+            },
+        );
+    }
+
+    /// A Parse of `name` (which [`resolve`](Self::resolve)s as unknown) sent in `batch`.
+    pub fn parsing(&mut self, name: &[u8], statement: Arc<Statement>, batch: u64) {
+        let replaced = match self.names.remove(name) {
+            Some(Named {
+                statement,
+                binding: Binding::Closing(_),
+            }) => Some(statement),
+            _ => None,
+        };
+        self.names.insert(
+            name.into(),
+            Named {
+                statement,
+                binding: Binding::Parsing { batch, replaced },
+            },
+        );
+    }
+
+    /// The Parse of `name` as `statement` was answered (`ok`), or failed or was skipped.
+    pub fn parsed(&mut self, name: &[u8], statement: &Arc<Statement>, ok: bool) {
+        let Some(named) = self.names.get_mut(name) else {
+            return;
+        };
+        if !Arc::ptr_eq(&named.statement, statement) {
+            return;
+        }
+        let Binding::Parsing { replaced, .. } = &mut named.binding else {
+            return;
+        };
+        if ok {
+            named.binding = Binding::Bound;
+        } else if let Some(previous) = replaced.take() {
+            // The Close before it was skipped too: the name keeps what it had.
+            named.statement = previous;
+            named.binding = Binding::Bound;
+        } else {
+            self.names.remove(name);
+        }
+    }
+
+    /// A Close of `name` (which resolves as known) sent in `batch`.
+    pub fn closing(&mut self, name: &[u8], batch: u64) {
+        if let Some(named) = self.names.get_mut(name) {
+            named.binding = Binding::Closing(batch);
+        }
+    }
+
+    /// The Close of `name` (bound to `statement`) was answered (`ok`), or skipped.
+    pub fn closed(&mut self, name: &[u8], statement: &Arc<Statement>, ok: bool) {
+        let Some(named) = self.names.get_mut(name) else {
+            return;
+        };
+        match &mut named.binding {
+            Binding::Closing(_) if Arc::ptr_eq(&named.statement, statement) => {
+                if ok {
+                    self.names.remove(name);
+                } else {
+                    named.binding = Binding::Bound;
+                }
+            }
+            // Parsed again in the same batch: once the Close ran, a failing Parse leaves
+            // nothing behind.
+            Binding::Parsing { replaced, .. }
+                if ok && replaced.as_ref().is_some_and(|r| Arc::ptr_eq(r, statement)) =>
+            {
+                *replaced = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets `name` (DEALLOCATE name, answered by qcp once nothing is in flight).
+    pub fn remove(&mut self, name: &[u8]) -> Option<Arc<Statement>> {
+        self.names.remove(name).map(|named| named.statement)
+    }
+
+    /// Forgets every name (DEALLOCATE ALL, DISCARD ALL).
+    pub fn clear(&mut self) {
+        self.names.clear();
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True without any name.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// What qcp knows about one statement on one backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Prepared there (its Parse was answered).
+    Ready,
+    /// A Parse was sent in this Sync batch and not answered yet.
+    Preparing(u64),
+    /// A Close was sent in this Sync batch and not answered yet.
+    Closing(u64),
+    /// May or may not exist: close it before preparing it again.
+    Unsure,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    state: State,
+    /// Larger is more recent.
+    used: u64,
+}
+
+/// What must be sent before a message that uses a statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Needs {
+    /// A Close of the statement (its existence is unsure).
+    pub close: bool,
+    /// A Parse of the statement.
+    pub parse: bool,
+}
+
+/// The statements one backend has, bounded by `capacity`.
+#[derive(Debug)]
+pub struct ServerStatements {
+    slots: HashMap<u64, Slot>,
+    clock: u64,
+    capacity: usize,
+}
+
+impl Default for ServerStatements {
+    fn default() -> Self {
+        ServerStatements::new(crate::config::DEFAULT_MAX_PREPARED_STATEMENTS)
+    }
+}
+
+impl ServerStatements {
+    /// An empty view (a new backend) that keeps at most `capacity` statements.
+    pub fn new(capacity: usize) -> Self {
+        ServerStatements {
+            slots: HashMap::new(),
+            clock: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Changes the bound (statements beyond it are closed as new ones are used).
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+    }
+
+    /// The state of statement `id` here (`None`: not there).
+    pub fn state(&self, id: u64) -> Option<State> {
+        self.slots.get(&id).map(|slot| slot.state)
+    }
+
+    /// Statements that may exist here (for tests and status).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when no statement exists here.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Statement `id` is about to be used in Sync batch `batch`: what must be sent first.
+    /// Marks it used, and preparing if a Parse is needed.
+    pub fn use_in(&mut self, id: u64, batch: u64) -> Needs {
+        self.clock += 1;
+        let used = self.clock;
+        let Some(slot) = self.slots.get_mut(&id) else {
+            self.slots.insert(
+                id,
+                Slot {
+                    state: State::Preparing(batch),
+                    used,
+                },
+            );
+            return Needs {
+                close: false,
+                parse: true,
+            };
+        };
+        slot.used = used;
+        let needs = match slot.state {
+            State::Ready => Needs::default(),
+            State::Preparing(b) if b == batch => Needs::default(),
+            // Closed earlier in this batch: if that Close is skipped, so is this Parse.
+            State::Closing(b) if b == batch => Needs {
+                close: false,
+                parse: true,
+            },
+            State::Preparing(_) | State::Closing(_) | State::Unsure => Needs {
+                close: true,
+                parse: true,
+            },
+        };
+        if needs.parse {
+            slot.state = State::Preparing(batch);
+        }
+        needs
+    }
+
+    /// A statement to close to stay within capacity, other than `keep`, least recently used
+    /// first; marks it closing in `batch`. Call until `None`.
+    pub fn evict(&mut self, batch: u64, keep: u64) -> Option<u64> {
+        let held = self
+            .slots
+            .values()
+            .filter(|slot| !matches!(slot.state, State::Closing(_)))
+            .count();
+        if held <= self.capacity {
+            return None;
+        }
+        // Anything but `keep` may go, even a statement prepared earlier in this batch: the
+        // messages that used it were sent before the Close.
+        let (&victim, _) = self
+            .slots
+            .iter()
+            .filter(|(&id, slot)| id != keep && !matches!(slot.state, State::Closing(_)))
+            .min_by_key(|(_, slot)| slot.used)?;
+        if let Some(slot) = self.slots.get_mut(&victim) {
+            slot.state = State::Closing(batch);
+        }
+        Some(victim)
+    }
+
+    /// The Parse of `id` sent in `batch` was answered: `ok`, or failed / skipped.
+    pub fn prepared(&mut self, id: u64, batch: u64, ok: bool) {
+        if let Some(slot) = self.slots.get_mut(&id) {
+            if slot.state == State::Preparing(batch) {
+                slot.state = if ok { State::Ready } else { State::Unsure };
+            }
+        }
+    }
+
+    /// The Close of `id` sent in `batch` was answered: `ok`, or failed / skipped.
+    pub fn closed(&mut self, id: u64, batch: u64, ok: bool) {
+        if let Some(slot) = self.slots.get_mut(&id) {
+            if slot.state == State::Closing(batch) {
+                if ok {
+                    self.slots.remove(&id);
+                } else {
+                    slot.state = State::Unsure;
+                }
+            }
+        }
+    }
+
+    /// The server said the statement can no longer be used as prepared (0A000, "cached plan
+    /// must not change result type"): prepare it again on its next use.
+    pub fn invalidate(&mut self, id: u64) {
+        if let Some(slot) = self.slots.get_mut(&id) {
+            if slot.state == State::Ready {
+                slot.state = State::Unsure;
+            }
+        }
+    }
+
+    /// The client ran DEALLOCATE ALL or DISCARD ALL: nothing can be assumed any more.
+    pub fn forget_all(&mut self) {
+        for slot in self.slots.values_mut() {
+            slot.state = State::Unsure;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
