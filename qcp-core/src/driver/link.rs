@@ -19,7 +19,7 @@ use crate::pool::{Checkout, Grant};
 
 /// Leaves the pool's queue: a grant that arrived in the meantime goes back to the pool
 /// instead of being lost with the receiver.
-fn abandon(entry: &PoolEntry, waiting: &mut oneshot::Receiver<Grant<ServerConn>>) {
+fn abandon(entry: &PoolEntry, waiting: &mut oneshot::Receiver<Grant<Box<ServerConn>>>) {
     waiting.close();
     if let Ok(Some(grant)) = waiting.try_recv() {
         entry.pool.give_back(grant, Instant::now());
@@ -48,7 +48,7 @@ pub async fn acquire(
     database: &str,
     credentials: &Credentials,
     client: Option<&ClientHandle>,
-) -> Result<ServerConn, LinkError> {
+) -> Result<Box<ServerConn>, LinkError> {
     let mut failures = 0usize;
     loop {
         let grant = match entry.pool.checkout(Instant::now()) {

@@ -31,12 +31,10 @@ pub enum Opening {
 
 /// A client that passed authentication and got its greeting.
 pub struct LoggedIn {
-    /// Its (database, user).
-    pub key: PoolKey,
-    /// Its pool.
+    /// Its pool (whose key says its database and user).
     pub entry: Arc<PoolEntry>,
     /// What qcp logs in to servers with on its behalf.
-    pub credentials: Credentials,
+    pub credentials: Arc<Credentials>,
     /// The parameter values the client expects its server connection to have.
     pub wanted: ClientParams,
     /// Its cancel key and shutdown waker.
@@ -133,7 +131,6 @@ pub async fn start(shared: &Shared, socket: &Socket, mut inbox: Inbox) -> Result
     Shared::count(&shared.stats.logins);
     info!(user = %user, database = %database, pid = handle.pid, "client logged in");
     Ok(Opening::Client(Box::new(LoggedIn {
-        key,
         entry: pool,
         credentials,
         wanted,
@@ -378,25 +375,36 @@ async fn expect_password_message(
     Ok(header)
 }
 
-/// What qcp logs in to servers with for this user.
-fn credentials_for(user: &str, entry: Option<&UserEntry>) -> Credentials {
+/// What qcp logs in to servers with for this user: one shared copy per configured user, so
+/// that each client holds a pointer rather than its own.
+fn credentials_for(user: &str, entry: Option<&UserEntry>) -> Arc<Credentials> {
     let mut credentials = Credentials {
         user: user.to_owned(),
         ..Credentials::default()
     };
     let Some(entry) = entry else {
-        return credentials;
+        return Arc::new(credentials);
     };
+    let mut cached = entry.credentials.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(shared) = cached.as_ref() {
+        return Arc::clone(shared);
+    }
     match &entry.secret {
         Some(Secret::Plain(password)) => credentials.password = Some(password.clone()),
         Some(Secret::Md5(hash)) => credentials.md5 = Some(*hash),
         Some(Secret::Scram(secret)) => {
-            if let Some(key) = *entry.client_key.lock().unwrap_or_else(|p| p.into_inner()) {
-                credentials.scram_keys = Some(ScramCredentials::passthrough(secret, key));
+            match *entry.client_key.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some(key) => {
+                    credentials.scram_keys = Some(ScramCredentials::passthrough(secret, key));
+                }
+                // Not known until a client proves it: not worth keeping yet.
+                None => return Arc::new(credentials),
             }
         }
         None => {}
     }
+    let credentials = Arc::new(credentials);
+    *cached = Some(Arc::clone(&credentials));
     credentials
 }
 

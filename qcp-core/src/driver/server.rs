@@ -244,7 +244,7 @@ pub async fn open(
     database: &str,
     credentials: &Credentials,
     context: LoginContext<'_>,
-) -> Result<ServerConn, ServerError> {
+) -> Result<Box<ServerConn>, ServerError> {
     let limit = context.limit;
     let socket = connect(address, limit)
         .await
@@ -256,7 +256,7 @@ pub async fn open(
     )
     .await
     {
-        Ok(result) => result,
+        Ok(result) => result.map(Box::new),
         Err(_) => Err(ServerError::TimedOut),
     }
 }

@@ -30,7 +30,6 @@ use super::shared::{PoolEntry, Shared};
 use crate::arena::Priority;
 use crate::config::RelayMode;
 use crate::errors::{sqlstate, PgError, Refusal};
-use crate::pool::PoolKey;
 use crate::relay::framer::{FrameError, Inspect, Run, Verdict, WHOLE_BODY};
 use crate::relay::params::{ClientParams, ParamSource, Params};
 use crate::relay::prepared::{self, Action, Consume};
@@ -50,7 +49,7 @@ const QUERY_PEEK: usize = 256;
 /// A server connection lent to the client (its request accounting is in
 /// `conn.relay.tracker`).
 struct Link {
-    conn: ServerConn,
+    conn: Box<ServerConn>,
     /// The last message from the server was an ErrorResponse (so if it then closes, the
     /// client already knows why).
     last_was_error: bool,
@@ -100,9 +99,8 @@ pub struct Session {
     shared: Arc<Shared>,
     client: Socket,
     smart: bool,
-    key: PoolKey,
     entry: Arc<PoolEntry>,
-    credentials: Credentials,
+    credentials: Arc<Credentials>,
     /// Parameter values the client expects (start-up values, then what the server reported
     /// while linked to it).
     wanted: ClientParams,
@@ -118,13 +116,12 @@ pub struct Session {
     statements: ClientStatements,
     /// A Parse larger than a chunk, gathered whole before it is rewritten (`true` once
     /// complete).
-    collecting: Option<(Vec<u8>, bool)>,
+    collecting: Option<Box<(Vec<u8>, bool)>>,
 }
 
 /// Runs a logged-in client until it leaves or is closed.
 pub async fn run(shared: Arc<Shared>, client: Socket, login: LoggedIn) {
     let LoggedIn {
-        key,
         entry,
         credentials,
         wanted,
@@ -140,7 +137,6 @@ pub async fn run(shared: Arc<Shared>, client: Socket, login: LoggedIn) {
         shared,
         client,
         smart,
-        key,
         entry,
         credentials,
         wanted,
@@ -427,10 +423,10 @@ impl Session {
 
     /// Scans the client's unscanned bytes once.
     fn scan_up(&mut self) -> Result<bool, Event> {
-        if matches!(self.collecting, Some((_, true))) {
-            let (body, _) = self.collecting.take().unwrap_or_default();
+        if self.collecting.as_ref().is_some_and(|c| c.1) {
+            let (body, _) = *self.collecting.take().unwrap_or_default();
             if !self.rewrite_collected(&body)? {
-                self.collecting = Some((body, true));
+                self.collecting = Some(Box::new((body, true)));
                 return Ok(false);
             }
         }
@@ -450,7 +446,7 @@ impl Session {
                     return Ok(false);
                 }
                 if let (Some((collected, complete)), Some(chunk)) =
-                    (self.collecting.as_mut(), &flow.chunk)
+                    (self.collecting.as_deref_mut(), &flow.chunk)
                 {
                     collected.extend_from_slice(&chunk.bytes()[flow.scanned..flow.scanned + n]);
                     *complete = flow.framer.at_boundary();
@@ -505,7 +501,7 @@ impl Session {
         if header.tag == Tag::PARSE && body.len() < body_len {
             // Larger than the buffer: gathered whole first (qcp keeps the text anyway, to
             // prepare it again on other server connections).
-            self.collecting = Some((Vec::with_capacity(body_len.min(1 << 20)), false));
+            self.collecting = Some(Box::new((Vec::with_capacity(body_len.min(1 << 20)), false)));
             flow.scanned += flow.framer.discard(header);
             flow.sent = flow.scanned;
             return Ok(true);
@@ -563,34 +559,34 @@ impl Session {
             .then(|| prepared::deallocated_name(body))
             .flatten()
             .filter(|name| self.statements.get(name).is_some());
-        let status = relay.tracker.status();
-        match known {
-            Some(name) if status != TransactionStatus::Failed => {
-                let settled = relay.tracker.nothing_outstanding()
-                    && !relay.tracker.unsynced()
-                    && self.down.is_empty();
-                if !settled {
-                    // Answered in order: wait for the earlier answers.
-                    return Ok(false);
-                }
-                self.statements.remove(&name);
+        if let Some(name) = known {
+            let settled = relay.tracker.nothing_outstanding()
+                && !relay.tracker.unsynced()
+                && self.down.is_empty();
+            if !settled {
+                // Answered in order, and only once earlier Parse/Close are known to have
+                // run: wait for the earlier answers.
+                return Ok(false);
+            }
+            // In a failed transaction PostgreSQL refuses it (25P02): the server says so.
+            let status = relay.tracker.status();
+            if status != TransactionStatus::Failed && self.statements.remove(&name).is_some() {
                 local_deallocate_answer(&mut relay.to_client, status);
                 relay
                     .to_server
                     .extend_from_slice(&chunk.bytes()[flow.sent..flow.scanned]);
                 flow.scanned += flow.framer.discard(header);
                 flow.sent = flow.scanned;
-                Ok(true)
-            }
-            _ => {
-                relay
-                    .tracker
-                    .client_message(Tag::QUERY)
-                    .map_err(|_| too_many_pending())?;
-                flow.scanned += flow.framer.consume(header);
-                Ok(true)
+                return Ok(true);
             }
         }
+        // Anything else is the server's to answer.
+        relay
+            .tracker
+            .client_message(Tag::QUERY)
+            .map_err(|_| too_many_pending())?;
+        flow.scanned += flow.framer.consume(header);
+        Ok(true)
     }
 
     /// The up framer stopped at a message: Terminate, or a request while no server is linked.
@@ -762,7 +758,7 @@ impl Session {
         let acquired = link::acquire(
             &shared,
             &self.entry,
-            &self.key.database,
+            &self.entry.pool.key().database,
             &self.credentials,
             Some(&self.handle),
         )
@@ -890,7 +886,7 @@ impl Session {
     /// Returns a clean server connection to the pool (or closes it past its lifetime). A
     /// cancel still on its way to it is waited for first: handed to another client, the
     /// connection could have that client's query cancelled.
-    async fn give_back(&self, conn: ServerConn) {
+    async fn give_back(&self, conn: Box<ServerConn>) {
         conn.cancel_gate
             .wait_idle(self.shared.config.timeouts.cancel_wait)
             .await;
@@ -921,7 +917,7 @@ impl Session {
         if last_was_error {
             return End::Refused(Refusal::Silent);
         }
-        let server = self.key.database.clone();
+        let server = self.entry.pool.key().database.clone();
         self.refuse(
             PgError::fatal(
                 sqlstate::CONNECTION_FAILURE,
@@ -1218,5 +1214,20 @@ impl Inspect for DownInspect<'_> {
         }
         self.apply(header, body.unwrap_or_default());
         Verdict::Pass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every connected client keeps a `Session` for as long as it stays, mostly idle: what is
+    /// not needed between transactions (a server connection, prepared-statement maps, a
+    /// large Parse being gathered) lives behind a pointer, so this stays small.
+    #[test]
+    fn an_idle_session_stays_small() {
+        let size = std::mem::size_of::<super::Session>();
+        assert!(
+            size <= 320,
+            "Session is {size} bytes; keep idle clients cheap"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use qcp_codec::Limits;
 
 use super::clients::ClientRegistry;
-use super::server::ServerConn;
+use super::server::{Credentials, ServerConn};
 use crate::arena::Arena;
 use crate::auth::{SaltedPasswordCache, ScramSecret, Secret};
 use crate::config::{Config, UserConfig};
@@ -20,7 +20,9 @@ use crate::relay::statements::Registry;
 /// A pool and the parameters new clients of it are greeted with.
 pub struct PoolEntry {
     /// The server connections.
-    pub pool: Pool<ServerConn>,
+    /// The server connections (boxed: they move between the pool and clients by pointer,
+    /// and an idle client's state keeps no room for one).
+    pub pool: Pool<Box<ServerConn>>,
     /// ParameterStatus values of the pool's servers, learnt from the first connection, so
     /// later logins are answered without a server round trip.
     pub greeting: Mutex<Option<Arc<Params>>>,
@@ -40,6 +42,9 @@ pub struct UserEntry {
     /// The ClientKey recovered from a successful SCRAM login, for logging in to servers when
     /// only the SCRAM secret is configured.
     pub client_key: Mutex<Option<[u8; 32]>>,
+    /// What qcp logs in to servers with for this user, shared by its clients (set once
+    /// complete: for a SCRAM secret, once `client_key` is known).
+    pub credentials: Mutex<Option<Arc<Credentials>>>,
 }
 
 impl UserEntry {
@@ -54,6 +59,7 @@ impl UserEntry {
             scram,
             secret: user.secret.clone(),
             client_key: Mutex::new(None),
+            credentials: Mutex::new(None),
         }
     }
 }
