@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# QCP benchmark (issue #6): qcp vs PgBouncer vs PostgreSQL directly, on this machine.
+#
+#   bench/run.sh                 full run (about 15 minutes), rewrites BENCHMARKS.md
+#   BENCH_QUICK=1 bench/run.sh   a small subset (about 3 minutes), for checking the harness
+#
+# Must be run as root (PostgreSQL runs as the `postgres` OS user; PgBouncer as `postgres` too).
+# It installs PostgreSQL 15 and PgBouncer from the Debian packages if they are missing, builds
+# qcp (release), starts a throwaway PostgreSQL 15 cluster (scripts/pg-cluster.sh), its own
+# PgBouncer (transaction pooling) and its own qcp (relay_mode Smart), all on 127.0.0.1, with
+# the same pool size and SCRAM-SHA-256 auth for both proxies (both are given the server's
+# SCRAM secret of qcp_scram, so both log in to the server by SCRAM pass-through), then:
+#   1. pgbench, interleaved target by target, over BENCH_ROUNDS rounds:
+#      -S with -M simple, extended, prepared at 1, 16, 64, 1000 clients; tpcb-like at 16;
+#      direct at 1000 clients is n/a (max_connections = 400), PgBouncer 1.18 -M prepared is
+#      n/a (no prepared-statement support in transaction pooling);
+#      per proxy: CPU time (utime+stime from /proc/PID/stat) per transaction, peak RSS (VmHWM);
+#   2. on freshly started proxies: BENCH_IDLE_CLIENTS (10,000) idle, authenticated clients
+#      held open (bench/pgclient.py), RSS growth per client; then BENCH_LOGIN_CLIENTS (1,000)
+#      SCRAM logins, BENCH_LOGIN_CONCURRENCY (50) at a time, timed, once per round;
+#   3. bench/report.py writes BENCHMARKS.md (tables, targets met or missed, machine, raw data).
+# Everything it started is stopped, and its temporary directory removed, on exit.
+#
+# Environment (defaults in brackets):
+#   BENCH_SECONDS [6]           pgbench -T per cell and target (+clients/125 s for the
+#                               connection phase, which pgbench leaves out of its TPS)
+#   BENCH_ROUNDS [3]            rounds of the whole pgbench matrix (and of the login timing)
+#   BENCH_QUICK [0]             1: 4 s cells, 1 round, a subset of cells, 2,000 idle clients
+#   BENCH_CELLS                 override the cells: space-separated WORKLOAD:MODE:CLIENTS,
+#                               WORKLOAD = S or tpcb, MODE = simple|extended|prepared,
+#                               e.g. "S:simple:16 S:extended:16"; "none" skips pgbench
+#   BENCH_POOL_SIZE [20]        pool size of both proxies (qcp pool_size, PgBouncer default_pool_size)
+#   BENCH_SCALE [10]            pgbench -i -s
+#   BENCH_IDLE_CLIENTS [10000]  idle clients per proxy (0 skips the memory and login tests)
+#   BENCH_LOGIN_CLIENTS [1000]  BENCH_LOGIN_CONCURRENCY [50]
+#   BENCH_QCP_CHUNK_SIZE [16KB] BENCH_QCP_CHUNKS [4096]   qcp's arena
+#   BENCH_OUT [BENCHMARKS.md at the repo root]  where the report goes
+#   BENCH_QUIET_WAIT [120]      before each run, wait at most this long for other processes
+#                               (not qcp, PgBouncer, PostgreSQL, pgbench) to stop using the CPU;
+#                               a run during which they used over 5% of the machine is repeated
+#                               once, and flagged in the raw data if it was disturbed again
+#   BENCH_KEEP [0]              1: keep the temporary directory (logs, raw data) and print it
+#   QCP_BIN_DIR                 use qcp/qcp-ctrl from this directory instead of building;
+#                               otherwise `cargo build --release` into CARGO_TARGET_DIR [ROOT/target]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+BENCH="$ROOT/bench"
+CLUSTER="$ROOT/scripts/pg-cluster.sh"
+
+BENCH_QUICK="${BENCH_QUICK:-0}"
+if [[ "$BENCH_QUICK" == 1 ]]; then
+    BENCH_SECONDS="${BENCH_SECONDS:-4}"
+    BENCH_ROUNDS="${BENCH_ROUNDS:-1}"
+    BENCH_CELLS="${BENCH_CELLS:-S:simple:1 S:simple:16 S:extended:16 S:prepared:16 S:simple:1000 tpcb:simple:16}"
+    BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-2000}"
+fi
+BENCH_SECONDS="${BENCH_SECONDS:-6}"
+BENCH_ROUNDS="${BENCH_ROUNDS:-3}"
+DEFAULT_CELLS=""
+for m in simple extended prepared; do
+    for c in 1 16 64 1000; do DEFAULT_CELLS+="S:$m:$c "; done
+done
+DEFAULT_CELLS+="tpcb:simple:16"
+BENCH_CELLS="${BENCH_CELLS:-$DEFAULT_CELLS}"
+BENCH_POOL_SIZE="${BENCH_POOL_SIZE:-20}"
+BENCH_SCALE="${BENCH_SCALE:-10}"
+BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-10000}"
+BENCH_LOGIN_CLIENTS="${BENCH_LOGIN_CLIENTS:-1000}"
+BENCH_LOGIN_CONCURRENCY="${BENCH_LOGIN_CONCURRENCY:-50}"
+BENCH_QCP_CHUNK_SIZE="${BENCH_QCP_CHUNK_SIZE:-16KB}"
+BENCH_QCP_CHUNKS="${BENCH_QCP_CHUNKS:-4096}"
+BENCH_OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
+BENCH_KEEP="${BENCH_KEEP:-0}"
+BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-120}"
+
+die() { echo "bench/run.sh: error: $*" >&2; exit 1; }
+say() { printf '\n==> %s\n' "$*" >&2; }
+note() { echo "bench/run.sh: $*" >&2; }
+
+for v in BENCH_QUIET_WAIT BENCH_SECONDS BENCH_ROUNDS BENCH_POOL_SIZE BENCH_SCALE BENCH_IDLE_CLIENTS \
+    BENCH_LOGIN_CLIENTS BENCH_LOGIN_CONCURRENCY BENCH_QCP_CHUNKS; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
+done
+(( BENCH_SECONDS >= 1 && BENCH_SECONDS <= 300 )) || die "BENCH_SECONDS must be 1..300"
+(( BENCH_ROUNDS >= 1 && BENCH_ROUNDS <= 10 )) || die "BENCH_ROUNDS must be 1..10"
+(( BENCH_IDLE_CLIENTS <= 15000 )) || die "BENCH_IDLE_CLIENTS must be at most 15000"
+(( BENCH_LOGIN_CLIENTS >= 1 && BENCH_LOGIN_CLIENTS <= 10000 )) || die "BENCH_LOGIN_CLIENTS must be 1..10000"
+[[ "$(id -u)" == 0 ]] || die "must be run as root (PostgreSQL and PgBouncer run as the postgres user)"
+
+# 10,000 clients: this shell, pgbench, the client script and both proxies inherit this.
+NOFILE_WANT=$(( BENCH_IDLE_CLIENTS + 2000 ))
+(( NOFILE_WANT < 4096 )) && NOFILE_WANT=4096
+ulimit -n "$NOFILE_WANT" 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+if (( $(ulimit -n) < BENCH_IDLE_CLIENTS + 100 )); then
+    die "open files limit $(ulimit -n) (hard $(ulimit -Hn)) is too low for $BENCH_IDLE_CLIENTS idle clients; lower BENCH_IDLE_CLIENTS"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites
+# ---------------------------------------------------------------------------------------------
+say "Prerequisites: PostgreSQL 15, PgBouncer, python3, qcp"
+bash "$CLUSTER" ensure
+command -v python3 >/dev/null || die "python3 is required"
+command -v setpriv >/dev/null || die "setpriv (util-linux) is required"
+if ! command -v pgbouncer >/dev/null; then
+    note "installing pgbouncer (Debian package); it is not started as a service, we run our own"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null || die "apt-get install pgbouncer failed"
+fi
+PGBOUNCER="$(command -v pgbouncer)"
+
+QCP_PREBUILT=0
+if [[ -n "${QCP_BIN_DIR:-}" ]]; then
+    QCP_BIN_DIR="$(cd "$QCP_BIN_DIR" && pwd -P)"
+    QCP_PREBUILT=1
+else
+    command -v cargo >/dev/null || die "cargo is required (or set QCP_BIN_DIR)"
+    note "building qcp (release) into ${CARGO_TARGET_DIR:-$ROOT/target}"
+    (cd "$ROOT" && cargo build --release --quiet --bin qcp --bin qcp-ctrl)
+    QCP_BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+fi
+QCP="$QCP_BIN_DIR/qcp"
+QCP_CTRL="$QCP_BIN_DIR/qcp-ctrl"
+[[ -x "$QCP" && -x "$QCP_CTRL" ]] || die "qcp or qcp-ctrl not found in $QCP_BIN_DIR"
+
+# ---------------------------------------------------------------------------------------------
+# Processes and cleanup
+# ---------------------------------------------------------------------------------------------
+CLK_TCK="$(getconf CLK_TCK)"
+NCPU="$(nproc)"
+WORK="$(mktemp -d /tmp/qcp-bench.XXXXXX)"
+chmod 0755 "$WORK"
+PG_DIR="$WORK/pg"
+PGB_DIR="$WORK/pgbouncer"
+QCP_PID=""
+PGB_PID=""
+WATCH_PID=""
+PG_STARTED=0
+
+stop_qcp() {
+    if [[ -n "$QCP_PID" ]] && kill -0 "$QCP_PID" 2>/dev/null; then
+        timeout 20 "$QCP_CTRL" --socket "$WORK/qcp.sock" quit >/dev/null 2>&1 || kill -TERM "$QCP_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$QCP_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$QCP_PID" 2>/dev/null || true
+        wait "$QCP_PID" 2>/dev/null || true
+    fi
+    QCP_PID=""
+}
+stop_pgbouncer() {
+    if [[ -n "$PGB_PID" ]] && kill -0 "$PGB_PID" 2>/dev/null; then
+        kill -INT "$PGB_PID" 2>/dev/null || true   # SIGINT: safe shutdown
+        for _ in $(seq 1 100); do kill -0 "$PGB_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$PGB_PID" 2>/dev/null || true
+        wait "$PGB_PID" 2>/dev/null || true
+    fi
+    PGB_PID=""
+}
+cleanup() {
+    set +e
+    trap - EXIT INT TERM
+    stop_qcp
+    stop_pgbouncer
+    (( PG_STARTED )) && bash "$CLUSTER" stop "$PG_DIR" >/dev/null 2>&1
+    [[ -n "$WATCH_PID" ]] && kill "$WATCH_PID" 2>/dev/null && wait "$WATCH_PID" 2>/dev/null
+    if [[ "$BENCH_KEEP" == 1 ]]; then
+        note "kept $WORK (logs, raw results)"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# CPU used by other processes on the machine (a compiler, say) skews every number: count it,
+# wait for a quiet machine before each run, and repeat a run it disturbed (bench/cpuwatch.py).
+python3 "$BENCH/cpuwatch.py" "$WORK/foreign" "$$" --max-seconds 7200 &
+WATCH_PID=$!
+foreign_ticks() { # total foreign ticks, or those of the last 2 s with "recent"
+    local total recent
+    read -r total recent <"$WORK/foreign" 2>/dev/null || { echo 0; return; }
+    if [[ "${1:-}" == recent ]]; then echo "${recent:-0}"; else echo "${total:-0}"; fi
+}
+wait_quiet() { # at most BENCH_QUIET_WAIT s until others used < 5% of a core for 2 s
+    local waited=0 limit="$BENCH_QUIET_WAIT" quiet_max=$(( CLK_TCK / 10 ))
+    while (( $(foreign_ticks recent) > quiet_max && waited < limit )); do
+        (( waited == 0 )) && note "other processes are using the CPU; waiting up to ${limit} s for a quiet machine"
+        sleep 1; waited=$(( waited + 1 ))
+    done
+}
+
+wait_port() {
+    local port="$1" pid="$2" what="$3" log="$4"
+    for _ in $(seq 1 150); do
+        if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then return 0; fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$log" >&2 || true
+            die "$what exited at start"
+        fi
+        sleep 0.1
+    done
+    tail -n 30 "$log" >&2 || true
+    die "$what is not listening on 127.0.0.1:$port after 15 s"
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------------
+PG_PORT="$(bash "$CLUSTER" free-port 55440)"
+say "PostgreSQL 15 on 127.0.0.1:$PG_PORT (scale $BENCH_SCALE)"
+bash "$CLUSTER" start "$PG_DIR" "$PG_PORT"
+PG_STARTED=1
+eval "$(bash "$CLUSTER" env "$PG_DIR" "$PG_PORT")"
+PG_BINDIR="$QCP_TEST_PG_BINDIR"
+export PGPASSWORD=scram-pass
+PG_CONN="host=127.0.0.1 port=$PG_PORT user=qcp_scram dbname=qcp_test sslmode=disable"
+pgbench -i -q -s "$BENCH_SCALE" "$PG_CONN" >"$WORK/pgbench-init.log" 2>&1 \
+    || { cat "$WORK/pgbench-init.log" >&2; die "pgbench -i failed"; }
+psql_super() {
+    (cd / && runuser -u postgres -- "$PG_BINDIR/psql" -X -q -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres "$@")
+}
+SECRET="$(psql_super -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'qcp_scram'")"
+[[ "$SECRET" == SCRAM-SHA-256\$* ]] || die "could not read qcp_scram's SCRAM secret"
+PG_MAX_CONN="$(psql_super -c "SHOW max_connections")"
+
+# ---------------------------------------------------------------------------------------------
+# PgBouncer and qcp
+# ---------------------------------------------------------------------------------------------
+PGB_PORT="$(bash "$CLUSTER" free-port 56440)"
+QCP_PORT="$(bash "$CLUSTER" free-port $(( PGB_PORT + 1 )))"
+MAX_CLIENTS=$(( BENCH_IDLE_CLIENTS + 2000 ))
+
+mkdir -p "$PGB_DIR"
+printf '"qcp_scram" "%s"\n' "$SECRET" >"$PGB_DIR/userlist.txt"
+cat >"$PGB_DIR/pgbouncer.ini" <<INI
+; Written by bench/run.sh.
+[databases]
+qcp_test = host=127.0.0.1 port=$PG_PORT dbname=qcp_test
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $PGB_DIR/userlist.txt
+pool_mode = transaction
+default_pool_size = $BENCH_POOL_SIZE
+max_client_conn = $MAX_CLIENTS
+logfile = $PGB_DIR/pgbouncer.log
+pidfile = $PGB_DIR/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+INI
+chown -R postgres:postgres "$PGB_DIR"
+chmod 0600 "$PGB_DIR/userlist.txt"
+
+start_pgbouncer() {
+    # PgBouncer refuses to run as root: run it as postgres; setpriv execs, so $! is its pid.
+    setpriv --reuid=postgres --regid=postgres --init-groups -- \
+        "$PGBOUNCER" -q "$PGB_DIR/pgbouncer.ini" </dev/null >>"$PGB_DIR/stdout.log" 2>&1 &
+    PGB_PID=$!
+    wait_port "$PGB_PORT" "$PGB_PID" PgBouncer "$PGB_DIR/pgbouncer.log"
+}
+
+cat >"$WORK/qcp.yaml" <<YAML
+# Written by bench/run.sh. Every setting is explained in config-example.yaml.
+listening_address: 127.0.0.1:$QCP_PORT
+relay_mode: Smart
+log_level: Warn
+log_output:
+  file: $WORK/qcp.log
+control_socket: $WORK/qcp.sock
+arena:
+  chunk_size: $BENCH_QCP_CHUNK_SIZE
+  chunks_count: $BENCH_QCP_CHUNKS
+auth_method: scram-sha-256
+servers:
+  - address: 127.0.0.1:$PG_PORT
+    pool_size: $BENCH_POOL_SIZE
+users:
+  - name: qcp_scram
+    password: "$SECRET"
+limits:
+  max_client_connections: $MAX_CLIENTS
+YAML
+"$QCP" --check --config "$WORK/qcp.yaml" >"$WORK/qcp-check.txt" 2>&1 \
+    || { cat "$WORK/qcp-check.txt" >&2; die "qcp --check rejected the bench config"; }
+QCP_ARENA_BYTES="$(python3 - "$BENCH_QCP_CHUNK_SIZE" "$BENCH_QCP_CHUNKS" <<'PY'
+import re, sys
+m = re.fullmatch(r"\s*([0-9.]+)\s*([KMG]?B)?\s*", sys.argv[1], re.I)
+mult = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[(m.group(2) or "B").upper()]
+print(int(float(m.group(1)) * mult) * int(sys.argv[2]))
+PY
+)"
+
+start_qcp() {
+    "$QCP" --config "$WORK/qcp.yaml" </dev/null >>"$WORK/qcp.stdout" 2>&1 &
+    QCP_PID=$!
+    wait_port "$QCP_PORT" "$QCP_PID" qcp "$WORK/qcp.log"
+}
+
+say "PgBouncer on 127.0.0.1:$PGB_PORT, qcp (Smart) on 127.0.0.1:$QCP_PORT, pool size $BENCH_POOL_SIZE each"
+start_pgbouncer
+start_qcp
+
+# ---------------------------------------------------------------------------------------------
+# pgbench
+# ---------------------------------------------------------------------------------------------
+cpu_ticks() { # utime + stime of a process, all threads, in clock ticks
+    local rest
+    rest="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+    rest="${rest##*) }"
+    # shellcheck disable=SC2086
+    set -- $rest
+    echo $(( ${12} + ${13} ))
+}
+proc_kb() { # proc_kb PID VmHWM|VmRSS
+    awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+port_of() { case "$1" in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; qcp) echo "$QCP_PORT" ;; esac; }
+pid_of() { case "$1" in pgbouncer) echo "$PGB_PID" ;; qcp) echo "$QCP_PID" ;; *) echo "" ;; esac; }
+
+RAW="$WORK/pgbench.tsv"
+printf 'round\tworkload\tmode\tclients\ttarget\ttps\tlatency_ms\ttxns\tfailed\taborted\tcpu_ticks\texit\tforeign_pct\tnote\n' >"$RAW"
+
+# run_cell ROUND WORKLOAD MODE CLIENTS TARGET: one pgbench run, one line in $RAW.
+run_cell() {
+    local round="$1" wl="$2" mode="$3" clients="$4" target="$5"
+    local port pid jobs out rc cpu0 cpu1 cpu tps lat txns failed aborted noteline
+    local -a args
+    if [[ "$target" == direct ]] && (( clients > PG_MAX_CONN - 5 )); then
+        printf '%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\tna\t\tn/a: max_connections = %s\n' \
+            "$round" "$wl" "$mode" "$clients" "$target" "$PG_MAX_CONN" >>"$RAW"
+        return
+    fi
+    if [[ "$target" == pgbouncer && "$mode" == prepared ]]; then
+        printf '%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\tna\t\tn/a: PgBouncer 1.18 has no prepared statements in transaction pooling\n' \
+            "$round" "$wl" "$mode" "$clients" "$target" >>"$RAW"
+        return
+    fi
+    port="$(port_of "$target")"
+    pid="$(pid_of "$target")"
+    jobs=2; (( clients < 2 )) && jobs=1
+    # pgbench counts its connection phase (about 6 s for 1,000 SCRAM logins here) in -T but
+    # not in its TPS: give many clients that much more time, so every cell measures about
+    # BENCH_SECONDS of traffic.
+    args=(-n -M "$mode" -c "$clients" -j "$jobs" -T "$(( BENCH_SECONDS + clients / 125 ))")
+    [[ "$wl" == S ]] && args+=(-S)
+    out="$WORK/pgbench-$round-$wl-$mode-$clients-$target.log"
+    local attempt f0 foreign_pct t0 wall
+    for attempt in 1 2; do
+        wait_quiet
+        f0="$(foreign_ticks)"
+        cpu0=0; [[ -n "$pid" ]] && cpu0="$(cpu_ticks "$pid")"
+        rc=0
+        t0="$(date +%s%N)"
+        timeout -k 5 $(( BENCH_SECONDS + 120 )) pgbench "${args[@]}" \
+            "host=127.0.0.1 port=$port user=qcp_scram dbname=qcp_test sslmode=disable" >"$out" 2>&1 || rc=$?
+        wall=$(( ($(date +%s%N) - t0) / 1000000 ))   # ms
+        cpu=""
+        if [[ -n "$pid" ]]; then cpu1="$(cpu_ticks "$pid")"; cpu=$(( cpu1 - cpu0 )); fi
+        sleep 0.6   # let cpuwatch take one more sample
+        # Foreign CPU as a percentage of the machine's capacity over the run.
+        foreign_pct=$(( ( $(foreign_ticks) - f0 ) * 1000 * 100 / (CLK_TCK * (wall + 1) * NCPU) ))
+        (( foreign_pct <= 5 )) && break
+        (( attempt == 1 )) && note "others used ${foreign_pct}% of the CPU during this run: repeating it"
+    done
+    tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out" | head -n1)"
+    lat="$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out" | head -n1)"
+    txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out" | head -n1)"
+    failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out" | head -n1)"
+    aborted="$(grep -c -E 'aborted in command|connection to server .* failed|could not connect' "$out" || true)"
+    noteline="$(grep -m1 -E 'error|ERROR|FATAL' "$out" | tr '\t' ' ' | cut -c1-200 || true)"
+    (( rc == 124 || rc == 137 )) && noteline="pgbench timed out; $noteline"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$wl" "$mode" "$clients" "$target" \
+        "${tps:-0}" "${lat:-}" "${txns:-0}" "${failed:-0}" "${aborted:-0}" "$cpu" "$rc" "$foreign_pct" "$noteline" >>"$RAW"
+    printf '    round %s %-5s %-8s %4s clients %-9s tps %10s  lat %8s ms  errors %s%s\n' "$round" "$wl" "$mode" \
+        "$clients" "$target" "${tps:-0}" "${lat:--}" "$(( ${failed:-0} + ${aborted:-0} ))" \
+        "$( (( rc != 0 )) && echo "  (exit $rc)")$( (( foreign_pct > 5 )) && echo "  (others used ${foreign_pct}% CPU)")" >&2
+}
+
+TARGETS=(direct pgbouncer qcp)
+PGB_HWM="" QCP_HWM=""
+if [[ "$BENCH_CELLS" != none ]]; then
+    read -r -a CELLS <<<"$BENCH_CELLS"
+    for cell in "${CELLS[@]}"; do
+        [[ "$cell" =~ ^(S|tpcb):(simple|extended|prepared):[0-9]+$ ]] || die "bad cell '$cell' in BENCH_CELLS"
+        c="${cell##*:}"; (( c >= 1 && c <= 1000 )) || die "clients must be 1..1000 in '$cell'"
+    done
+    say "Warm-up (3 s per target)"
+    for t in "${TARGETS[@]}"; do
+        timeout 60 pgbench -n -S -c 16 -j 2 -T 3 \
+            "host=127.0.0.1 port=$(port_of "$t") user=qcp_scram dbname=qcp_test sslmode=disable" >/dev/null 2>&1 \
+            || note "warm-up against $t failed"
+    done
+    say "pgbench: ${#CELLS[@]} cells x ${#TARGETS[@]} targets x $BENCH_ROUNDS rounds, ${BENCH_SECONDS} s each"
+    for (( r = 1; r <= BENCH_ROUNDS; r++ )); do
+        for cell in "${CELLS[@]}"; do
+            IFS=: read -r wl mode clients <<<"$cell"
+            # Rotate the order of the targets from round to round.
+            for (( i = 0; i < ${#TARGETS[@]}; i++ )); do
+                run_cell "$r" "$wl" "$mode" "$clients" "${TARGETS[$(( (i + r - 1) % ${#TARGETS[@]} ))]}"
+            done
+        done
+    done
+    PGB_HWM="$(proc_kb "$PGB_PID" VmHWM)"
+    QCP_HWM="$(proc_kb "$QCP_PID" VmHWM)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Idle clients and SCRAM logins, on freshly started proxies
+# ---------------------------------------------------------------------------------------------
+MEM="$WORK/memory.jsonl"
+: >"$MEM"
+if (( BENCH_IDLE_CLIENTS > 0 )); then
+    say "Restarting both proxies for the memory test"
+    stop_qcp; stop_pgbouncer
+    start_pgbouncer
+    start_qcp
+    for t in pgbouncer qcp; do
+        # One login first, so the first server connection (both proxies open one) is in "before".
+        python3 "$BENCH/pgclient.py" logins --port "$(port_of "$t")" --clients 1 --timeout 30 >/dev/null
+        sleep 1
+        say "$BENCH_IDLE_CLIENTS idle SCRAM clients against $t"
+        wait_quiet
+        res="$(python3 "$BENCH/pgclient.py" idle --port "$(port_of "$t")" --clients "$BENCH_IDLE_CLIENTS" \
+            --concurrency 100 --pid "$(pid_of "$t")" --settle 3 --timeout 300)" || res='{"ok": 0, "error": "client failed"}'
+        echo "$res" >&2
+        echo "{\"test\": \"idle\", \"target\": \"$t\", \"result\": $res}" >>"$MEM"
+        sleep 2
+    done
+    for (( r = 1; r <= BENCH_ROUNDS; r++ )); do
+        for t in pgbouncer qcp; do
+            [[ $(( r % 2 )) == 0 ]] && t="$([[ "$t" == qcp ]] && echo pgbouncer || echo qcp)"
+            wait_quiet
+            res="$(python3 "$BENCH/pgclient.py" logins --port "$(port_of "$t")" --clients "$BENCH_LOGIN_CLIENTS" \
+                --concurrency "$BENCH_LOGIN_CONCURRENCY" --pid "$(pid_of "$t")" --timeout 300)" \
+                || res='{"ok": 0, "error": "client failed"}'
+            note "round $r: $BENCH_LOGIN_CLIENTS logins against $t: $res"
+            echo "{\"test\": \"logins\", \"round\": $r, \"target\": \"$t\", \"result\": $res}" >>"$MEM"
+        done
+    done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+say "Writing $BENCH_OUT"
+QCP_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if (( QCP_PREBUILT )); then
+    QCP_REV="$QCP_REV (prebuilt binary from QCP_BIN_DIR, built $(date -u -r "$QCP" '+%Y-%m-%d %H:%M UTC'))"
+elif [[ -n "$(git -C "$ROOT" status --porcelain -- qcp-core qcp-codec qcp-bin Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
+    QCP_REV="$QCP_REV (+ uncommitted changes)"
+fi
+BENCH_PG_VERSION="$("$PG_BINDIR/postgres" --version)" \
+BENCH_PGB_VERSION="$("$PGBOUNCER" --version | head -n1)" \
+BENCH_QCP_VERSION="$("$QCP" --version) at $QCP_REV" \
+BENCH_PGBENCH_VERSION="$(pgbench --version)" \
+BENCH_CLK_TCK="$CLK_TCK" BENCH_PGB_HWM="$PGB_HWM" BENCH_QCP_HWM="$QCP_HWM" \
+BENCH_QCP_ARENA_BYTES="$QCP_ARENA_BYTES" BENCH_PG_MAX_CONN="$PG_MAX_CONN" \
+BENCH_SECONDS="$BENCH_SECONDS" BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_QUICK="$BENCH_QUICK" \
+BENCH_POOL_SIZE="$BENCH_POOL_SIZE" BENCH_SCALE="$BENCH_SCALE" \
+BENCH_QCP_CHUNK_SIZE="$BENCH_QCP_CHUNK_SIZE" BENCH_QCP_CHUNKS="$BENCH_QCP_CHUNKS" \
+BENCH_LOGIN_CONCURRENCY="$BENCH_LOGIN_CONCURRENCY" \
+    python3 "$BENCH/report.py" "$RAW" "$MEM" "$BENCH_OUT"
+note "done: $BENCH_OUT"
