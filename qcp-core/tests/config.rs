@@ -79,6 +79,7 @@ fn defaults() {
             max_prepared_statements: 200,
         }
     );
+    assert_eq!(d.worker_threads, 1);
 }
 
 #[test]
@@ -132,6 +133,7 @@ limits:
     max_client_connections: 50
     max_message_size: 16MB
     max_prepared_statements: 7
+worker_threads: 3
 "#;
     let c = load(text);
     assert_eq!(c.listening_address, "[::1]:6432");
@@ -177,6 +179,7 @@ limits:
             max_prepared_statements: 7,
         }
     );
+    assert_eq!(c.worker_threads, 3);
 }
 
 #[test]
@@ -353,6 +356,8 @@ fn bad_size_suffix() {
         Some(5),
         &["unknown unit `GiGa`", "1 KB = 1024 B"],
     );
+    let e = fail(&format!("{MINIMAL}worker_threads: 0\n"));
+    assert_error(&e, "worker_threads", Some(4), &["outside 1 .. 1024"]);
     let e = fail(&format!("{MINIMAL}limits:\n  max_prepared_statements: 0\n"));
     assert_error(
         &e,

@@ -47,6 +47,7 @@ pub(super) fn describe(config: &Config) -> String {
         out.line(format_args!("users[{n}].password"), password);
     }
     out.line("control_socket", config.control_socket.display());
+    out.line("worker_threads", config.worker_threads);
 
     let t = &config.timeouts;
     for (name, value, when_zero) in [

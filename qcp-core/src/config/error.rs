@@ -154,6 +154,7 @@ pub(super) fn expected_form(setting: &str) -> String {
         }
         "auth_method" => "Write `scram-sha-256`, `md5` or `trust`",
         "control_socket" => "Write a path for a Unix socket, like `/tmp/qcp.sock`",
+        "worker_threads" => "Write a whole number of threads, like `1`",
         "timeouts" => "Write a mapping of timeouts, like `query_wait: 120s`",
         "limits" => "Write a mapping of limits, like `max_client_connections: 10000`",
         "limits.max_client_connections" => "Write a whole number of at least 1, like `10000`",

@@ -39,6 +39,11 @@ pub use size::{format_duration, format_size, parse_duration, parse_size};
 
 /// Default `listening_address`, as the specification gives it.
 pub const DEFAULT_LISTENING_ADDRESS: &str = "0.0.0.0:8080";
+/// Default `worker_threads`: like PgBouncer, one thread serves every client, which avoids
+/// handing work between threads (the cost that dominates a pooler's CPU on small machines).
+pub const DEFAULT_WORKER_THREADS: usize = 1;
+/// Largest accepted `worker_threads`.
+pub const MAX_WORKER_THREADS: usize = 1024;
 /// Default `control_socket`.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/tmp/qcp.sock";
 /// Default `arena.chunk_size`: 65 KB, room for a 64 KB message plus its header.
@@ -89,6 +94,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Caps on clients and message sizes.
     pub limits: Limits,
+    /// Threads that run client tasks.
+    pub worker_threads: usize,
 }
 
 /// `relay_mode`: when a server connection given to a client returns to the pool.
@@ -288,6 +295,7 @@ impl Default for Config {
             users: Vec::new(),
             auth_method: AuthMethod::default(),
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            worker_threads: DEFAULT_WORKER_THREADS,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
         }

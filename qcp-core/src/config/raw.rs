@@ -33,6 +33,7 @@ pub(super) struct RawConfig {
     pub control_socket: Option<PathBuf>,
     pub timeouts: Option<RawTimeouts>,
     pub limits: Option<RawLimits>,
+    pub worker_threads: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

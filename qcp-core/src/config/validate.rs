@@ -16,6 +16,7 @@ use super::{ArenaConfig, AuthMethod, Config, Limits, LogOutput, RelayMode, Serve
 use super::{Timeouts, UserConfig};
 use super::{DEFAULT_CHUNKS_COUNT, DEFAULT_CHUNK_SIZE, DEFAULT_CONTROL_SOCKET};
 use super::{DEFAULT_LISTENING_ADDRESS, DEFAULT_POOL_SIZE, MAX_ARENA_SIZE, MAX_MAX_MESSAGE_SIZE};
+use super::{DEFAULT_WORKER_THREADS, MAX_WORKER_THREADS};
 use super::{MIN_CHUNK_SIZE, MIN_MAX_MESSAGE_SIZE};
 
 /// A setting that is wrong: which, what is wrong, how to fix it (a sentence).
@@ -73,6 +74,7 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
         control_socket: control_socket(raw.control_socket)?,
         timeouts: timeouts(raw.timeouts.unwrap_or_default()),
         limits: limits(raw.limits.unwrap_or_default())?,
+        worker_threads: worker_threads(raw.worker_threads)?,
     })
 }
 
@@ -289,6 +291,18 @@ fn users(raw: Vec<RawUser>, method: AuthMethod) -> Result<Vec<UserConfig>, Inval
         });
     }
     Ok(out)
+}
+
+fn worker_threads(raw: Option<u64>) -> Result<usize, Invalid> {
+    match raw {
+        None => Ok(DEFAULT_WORKER_THREADS),
+        Some(n) if (1..=MAX_WORKER_THREADS as u64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(invalid(
+            "worker_threads",
+            format!("{n} is outside 1 .. {MAX_WORKER_THREADS}"),
+            "Write a whole number of threads from 1 (the default) to the number of cores.",
+        )),
+    }
 }
 
 fn control_socket(raw: Option<std::path::PathBuf>) -> Result<std::path::PathBuf, Invalid> {

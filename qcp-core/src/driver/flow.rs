@@ -24,6 +24,9 @@ pub struct Flow {
     pub filled: usize,
     /// Message boundaries of this direction.
     pub framer: Framer,
+    /// The last read emptied the socket: read again only once the reactor says it is
+    /// readable (reading to find out costs a system call that fails).
+    drained: bool,
 }
 
 impl Flow {
@@ -35,6 +38,7 @@ impl Flow {
             scanned: 0,
             filled: 0,
             framer: Framer::new(limits),
+            drained: false,
         }
     }
 
@@ -46,6 +50,7 @@ impl Flow {
             scanned: start,
             filled: end,
             framer: Framer::new(limits),
+            drained: false,
         };
         flow.release_if_empty();
         flow
@@ -120,24 +125,43 @@ impl Flow {
         priority: Priority,
         cx: &mut Context<'_>,
     ) -> Fill {
-        if self.chunk.is_none() && socket.poll_readable(cx).is_ready() {
+        if self.chunk.is_none() {
+            if socket.poll_readable(cx).is_pending() {
+                return Fill::Read(false);
+            }
             match arena.try_acquire(priority) {
                 Some(chunk) => self.chunk = Some(chunk),
                 None => return Fill::NeedChunk,
             }
+            self.drained = false;
+        } else if self.drained {
+            if socket.poll_readable(cx).is_pending() {
+                return Fill::Read(false);
+            }
+            self.drained = false;
         }
         let Some(space) = self.space().filter(|s| !s.is_empty()) else {
             return Fill::Read(false);
         };
+        let asked = space.len();
         match try_read(socket, space) {
             Ok(0) => Fill::Closed,
             Ok(n) => {
                 self.filled += n;
+                // Less than asked for: the socket is empty now.
+                self.drained = n < asked;
                 Fill::Read(true)
             }
-            // Registers for readiness; a stale readiness means "try again now".
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                Fill::Read(socket.poll_readable(cx).is_ready())
+                // A readiness already seen (and now used up) may answer Ready once more;
+                // the second answer is the one that registers for the next.
+                self.drained = true;
+                let again =
+                    socket.poll_readable(cx).is_ready() && socket.poll_readable(cx).is_ready();
+                if again {
+                    self.drained = false;
+                }
+                Fill::Read(again)
             }
             Err(_) => Fill::Closed,
         }

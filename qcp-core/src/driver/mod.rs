@@ -84,11 +84,10 @@ impl Instance {
         status::render(&self.shared)
     }
 
-    /// Blocks until the instance has stopped.
+    /// Blocks until the instance has stopped. The calling thread only sleeps: it does not
+    /// join in polling sockets, which would hand wake-ups between threads.
     pub fn wait(self) {
-        async_std::task::block_on(async {
-            let _ = self.stopped.recv().await;
-        });
+        let _ = self.stopped.recv_blocking();
     }
 
     /// Arranges for SIGINT and SIGTERM to shut this instance down gracefully.
@@ -100,6 +99,7 @@ impl Instance {
 /// Allocates the arena, binds the listening address and the control socket, and starts
 /// serving. Returns once qcp accepts clients.
 pub fn start(config: Config) -> Result<Instance, StartError> {
+    set_worker_threads(config.worker_threads);
     async_std::task::block_on(async move {
         let address = config.listening_address.clone();
         let listener = bind_listener(&address).map_err(|error| StartError::Listen {
@@ -253,9 +253,11 @@ async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
                 .into()),
         };
         match opening {
-            Ok(login::Opening::Cancel { pid, secret }) => cancel::handle(&shared, pid, &secret).await,
+            // Boxed, like the login: a cancel's state is large, and an idle client's task
+            // would otherwise keep room for it.
+            Ok(login::Opening::Cancel { pid, secret }) => Box::pin(cancel::handle(&shared, pid, &secret)).await,
             // login::start recorded the user and database in this span.
-            Ok(login::Opening::Client(client)) => session::run(shared, socket, *client).await,
+            Ok(login::Opening::Client(client)) => session::run(shared, socket, client).await,
             // Nobody to tell and nothing wrong on qcp's side (psql does this to ask for a
             // password, probes do it all the time): not worth a warning.
             Err(Refusal::Silent) => info!(
@@ -273,6 +275,18 @@ async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
     }
     .instrument(span)
     .await
+}
+
+/// Sizes async-std's thread pool to `worker_threads` (the first call in a process wins; the
+/// `ASYNC_STD_THREAD_COUNT` environment variable still takes precedence, as in async-std).
+fn set_worker_threads(threads: usize) {
+    async_global_executor::init_with_config(
+        async_global_executor::GlobalExecutorConfig::default()
+            .with_env_var("ASYNC_STD_THREAD_COUNT")
+            .with_min_threads(threads)
+            .with_max_threads(threads)
+            .with_thread_name_fn(|| "qcp-worker".to_owned()),
+    );
 }
 
 /// Closes server connections idle longer than `timeouts.server_idle` or older than

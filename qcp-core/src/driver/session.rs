@@ -120,14 +120,14 @@ pub struct Session {
 }
 
 /// Runs a logged-in client until it leaves or is closed.
-pub async fn run(shared: Arc<Shared>, client: Socket, login: LoggedIn) {
+pub async fn run(shared: Arc<Shared>, client: Socket, login: Box<LoggedIn>) {
     let LoggedIn {
         entry,
         credentials,
         wanted,
         handle,
         inbox,
-    } = *Box::new(login);
+    } = *login;
     let (chunk, start, end) = inbox.into_parts();
     let limits = shared.limits;
     let smart = shared.config.relay_mode == RelayMode::Smart;
