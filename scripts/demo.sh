@@ -14,6 +14,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+# Where cargo puts the release binaries (CARGO_TARGET_DIR, if set, is relative to ROOT).
+TARGET="${CARGO_TARGET_DIR:-target}"
+[[ "$TARGET" == /* ]] || TARGET="$ROOT/$TARGET"
+BIN="$TARGET/release"
 CLUSTER="$ROOT/scripts/pg-cluster.sh"
 MODE=Smart
 PORT=8080
@@ -36,7 +40,7 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     if [[ -n "$QCP_PID" ]] && kill -0 "$QCP_PID" 2>/dev/null; then
-        "$ROOT/target/release/qcp-ctrl" --socket "$TMP/qcp.sock" quit >/dev/null 2>&1 || kill -TERM "$QCP_PID"
+        "$BIN/qcp-ctrl" --socket "$TMP/qcp.sock" quit >/dev/null 2>&1 || kill -TERM "$QCP_PID"
         wait "$QCP_PID" 2>/dev/null
     fi
     (( PG_STARTED )) && bash "$CLUSTER" stop "$PG_DIR" >/dev/null 2>&1
@@ -84,8 +88,8 @@ users:
 YAML
 
 say "Starting qcp ($MODE mode) on 127.0.0.1:$PORT"
-"$ROOT/target/release/qcp" --check --config "$TMP/qcp.yaml" | sed 's/^/    /'
-"$ROOT/target/release/qcp" --config "$TMP/qcp.yaml" &
+"$BIN/qcp" --check --config "$TMP/qcp.yaml" | sed 's/^/    /'
+"$BIN/qcp" --config "$TMP/qcp.yaml" &
 QCP_PID=$!
 for _ in $(seq 1 100); do
     [[ -S "$TMP/qcp.sock" ]] && break
@@ -101,7 +105,7 @@ say "pgbench through qcp (5 s, 8 clients, pool of 10)"
 pgbench -i -s 1 -q "host=127.0.0.1 port=$PG_PORT user=qcp_scram dbname=qcp_test" >/dev/null 2>&1
 pgbench -n -S -c 8 -j 2 -T 5 "$CONN" 2>&1 | grep -E "clients|transactions actually|failed|latency average|tps"
 say "qcp-ctrl status"
-"$ROOT/target/release/qcp-ctrl" --socket "$TMP/qcp.sock" status | sed 's/^/    /'
+"$BIN/qcp-ctrl" --socket "$TMP/qcp.sock" status | sed 's/^/    /'
 
 cat <<TEXT
 
@@ -109,16 +113,16 @@ qcp is running in front of a throwaway PostgreSQL. Connect with:
 
     PGPASSWORD=scram-pass psql "$CONN"
 
-Watch it:   $ROOT/target/release/qcp-ctrl --socket $TMP/qcp.sock status
+Watch it:   $BIN/qcp-ctrl --socket $TMP/qcp.sock status
 Its log:    $TMP/qcp.log
-Stop it:    $ROOT/target/release/qcp-ctrl --socket $TMP/qcp.sock quit   (or Ctrl-C here)
+Stop it:    $BIN/qcp-ctrl --socket $TMP/qcp.sock quit   (or Ctrl-C here)
 
 To run qcp in front of your own servers: copy config-example.yaml, set servers and users,
-then run: $ROOT/target/release/qcp --config your-config.yaml
+then run: $BIN/qcp --config your-config.yaml
 TEXT
 
 if [[ -n "${QCP_DEMO_SECONDS:-}" ]]; then
-    ( sleep "$QCP_DEMO_SECONDS"; "$ROOT/target/release/qcp-ctrl" --socket "$TMP/qcp.sock" quit >/dev/null 2>&1 ) &
+    ( sleep "$QCP_DEMO_SECONDS"; "$BIN/qcp-ctrl" --socket "$TMP/qcp.sock" quit >/dev/null 2>&1 ) &
 fi
 wait "$QCP_PID"
 STATUS=$?
