@@ -1054,7 +1054,12 @@ fn down_stop(
     let Some(hook) = relay.hooks.front() else {
         return false;
     };
-    let action = prepared::action(hook, header.tag);
+    let start = flow.scanned + HEADER_LEN;
+    let peek = match flow.chunk.as_ref() {
+        Some(chunk) => &chunk.bytes()[start..flow.filled.min(start + header.body_len())],
+        None => &[][..],
+    };
+    let action = prepared::action(hook, header.tag, peek);
     tracing::trace!(tag = ?header.tag, ?action, ?hook, "reply to a hooked request");
     if matches!(action, Action::Discard | Action::Replace) && flow.sent != flow.scanned {
         // Dropped from the middle of the stream once what comes before it is written.
@@ -1207,7 +1212,7 @@ impl Inspect for DownInspect<'_> {
     fn message(&mut self, header: Header, body: Option<&[u8]>) -> Verdict {
         if self.relay.tracker.head_hooked() {
             if let Some(hook) = self.relay.hooks.front() {
-                if prepared::action(hook, header.tag) != Action::Forward {
+                if prepared::action(hook, header.tag, body.unwrap_or_default()) != Action::Forward {
                     return Verdict::Stop;
                 }
             }

@@ -15,14 +15,13 @@
 //!   as it would have, and its error is replaced with the one naming the client's statement.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use qcp_codec::Tag;
 
 use super::statements::{
-    ClientStatements, Needs, Registry, Resolved, ServerStatements, State, Statement,
-    INTERNAL_PREFIX, NEVER_PREPARED,
+    internal_name, ClientStatements, Needs, Registry, Resolved, ServerStatements, State, Statement,
+    NEVER_PREPARED,
 };
 use super::tracker::{Answer, Hooked, TooManyPending, Tracker};
 use crate::errors::{sqlstate, PgError};
@@ -34,14 +33,14 @@ const FEATURE_NOT_SUPPORTED: &[u8] = b"0A000";
 #[derive(Debug)]
 pub enum Hook {
     /// qcp's own Parse of statement `id` (answer swallowed).
-    Prepare { id: u64, batch: u64 },
+    Prepare { id: u64, op: u64 },
     /// qcp's own Close of statement `id` (answer swallowed); `evict` when it makes room.
-    Close { id: u64, batch: u64, evict: bool },
+    Close { id: u64, op: u64, evict: bool },
     /// The client's Parse of `name`, sent renamed.
     Parse {
         name: Box<[u8]>,
         statement: Arc<Statement>,
-        batch: u64,
+        op: u64,
     },
     /// The client's Parse of `name`, whose text the backend already has: the stand-in Close's
     /// CloseComplete becomes its ParseComplete.
@@ -177,10 +176,7 @@ impl Rewriter<'_> {
             Resolved::Undecided => return Ok(Consume::NotYet),
             Resolved::Unknown => {}
             Resolved::Known(_) => {
-                self.refuse(
-                    sqlstate::DUPLICATE_PREPARED_STATEMENT,
-                    format!("prepared statement \"{}\" already exists", lossy(name)),
-                )?;
+                self.refuse_duplicate(name, definition)?;
                 return Ok(Consume::Whole);
             }
         }
@@ -212,7 +208,7 @@ impl Rewriter<'_> {
         let hook = Hook::Parse {
             name: name.into(),
             statement,
-            batch,
+            op: needs.op,
         };
         self.send(Tag::PARSE, hook)?;
         Ok(Consume::Head(name.len() + 1))
@@ -309,7 +305,7 @@ impl Rewriter<'_> {
             Tag::PARSE,
             Hook::Prepare {
                 id: statement.id,
-                batch,
+                op: needs.op,
             },
         )
     }
@@ -319,38 +315,58 @@ impl Rewriter<'_> {
     fn clear_the_way(&mut self, id: u64, batch: u64, needs: Needs) -> Result<(), RewriteError> {
         self.make_room(id, batch)?;
         if needs.close {
-            self.close_internal(id, batch, false)?;
+            self.close_internal(id, 0, false)?;
         }
         Ok(())
     }
 
     /// Closes least recently used statements until the backend is within its bound.
     fn make_room(&mut self, keep: u64, batch: u64) -> Result<(), RewriteError> {
-        while let Some(victim) = self.server.evict(batch, keep) {
-            self.close_internal(victim, batch, true)?;
+        while let Some((victim, op)) = self.server.evict(batch, keep) {
+            self.close_internal(victim, op, true)?;
         }
         Ok(())
     }
 
-    fn close_internal(&mut self, id: u64, batch: u64, evict: bool) -> Result<(), RewriteError> {
-        let mut name = String::with_capacity(24);
-        let _ = write!(name, "{INTERNAL_PREFIX}{id}");
-        put_name_message(self.out, Tag::CLOSE, b'S', name.as_bytes());
-        self.send(Tag::CLOSE, Hook::Close { id, batch, evict })
+    /// Sends a Close of statement `id`: to make room (`evict`, Close number `op`), or before
+    /// preparing an unsure one again (then its Parse decides the state).
+    fn close_internal(&mut self, id: u64, op: u64, evict: bool) -> Result<(), RewriteError> {
+        put_name_message(self.out, Tag::CLOSE, b'S', &internal_name(id));
+        self.send(Tag::CLOSE, Hook::Close { id, op, evict })
     }
 
+    /// Bind or Describe of a name the client does not have: a Describe of a statement that
+    /// never exists fails where PostgreSQL would have failed the client's message (and makes
+    /// the server skip to the next Sync); its 26000 is reworded with the client's name.
     fn refuse_unknown(&mut self, name: &[u8]) -> Result<(), RewriteError> {
-        self.refuse(
-            sqlstate::INVALID_SQL_STATEMENT_NAME,
-            format!("prepared statement \"{}\" does not exist", lossy(name)),
-        )
+        put_name_message(self.out, Tag::DESCRIBE, b'S', NEVER_PREPARED);
+        let hook = Hook::Fail {
+            code: sqlstate::INVALID_SQL_STATEMENT_NAME,
+            message: format!("prepared statement \"{}\" does not exist", lossy(name)),
+        };
+        self.send(Tag::DESCRIBE, hook)
     }
 
-    /// Sends the stand-in that makes the server fail here (and skip to the next Sync, as it
-    /// would have for the client's message); its error will be replaced by this one.
-    fn refuse(&mut self, code: &'static str, message: String) -> Result<(), RewriteError> {
-        put_name_message(self.out, Tag::DESCRIBE, b'S', NEVER_PREPARED);
-        self.send(Tag::DESCRIBE, Hook::Fail { code, message })
+    /// Parse of a name the client already uses. PostgreSQL checks the SQL before the name,
+    /// so the client's SQL is parsed under the name of a statement that surely exists on the
+    /// backend (the sentinel): any error in the SQL is PostgreSQL's own, and otherwise its
+    /// 42P05 is reworded with the client's name.
+    fn refuse_duplicate(&mut self, name: &[u8], definition: &[u8]) -> Result<(), RewriteError> {
+        let sentinel = self.registry.sentinel();
+        self.ensure(&sentinel)?;
+        put_header(
+            self.out,
+            Tag::PARSE,
+            sentinel.name().len() + 1 + definition.len(),
+        );
+        self.out.extend_from_slice(sentinel.name());
+        self.out.push(0);
+        self.out.extend_from_slice(definition);
+        let hook = Hook::Fail {
+            code: sqlstate::DUPLICATE_PREPARED_STATEMENT,
+            message: format!("prepared statement \"{}\" already exists", lossy(name)),
+        };
+        self.send(Tag::PARSE, hook)
     }
 
     /// Records a hooked request just written to `out`.
@@ -364,15 +380,18 @@ impl Rewriter<'_> {
     }
 }
 
-/// What to do with server message `tag` when it answers the hooked request `hook`. Only
-/// ParseComplete, CloseComplete and ErrorResponse are ever changed.
-pub fn action(hook: &Hook, tag: Tag) -> Action {
+/// What to do with server message `tag` (`body`: as much of it as was read) when it answers
+/// the hooked request `hook`. Only ParseComplete, CloseComplete and ErrorResponse are ever
+/// changed, and an error only when it is the one the stand-in was sent to cause.
+pub fn action(hook: &Hook, tag: Tag, body: &[u8]) -> Action {
     match (hook, tag) {
         (Hook::Prepare { .. } | Hook::Close { .. }, Tag::PARSE_COMPLETE | Tag::CLOSE_COMPLETE) => {
             Action::Discard
         }
         (Hook::ParseShared { .. }, Tag::CLOSE_COMPLETE) => Action::Retag(Tag::PARSE_COMPLETE),
-        (Hook::Fail { .. }, Tag::ERROR_RESPONSE) => Action::Replace,
+        (Hook::Fail { code, .. }, Tag::ERROR_RESPONSE) if error_code(body) == code.as_bytes() => {
+            Action::Replace
+        }
         _ => Action::Forward,
     }
 }
@@ -394,25 +413,26 @@ pub fn settle(
 ) {
     let done = outcome == Outcome::Done;
     match hook {
-        Hook::Prepare { id, batch } => server.prepared(id, batch, done),
-        Hook::Close { id, batch, evict } => {
+        Hook::Prepare { id, op } => server.prepared(id, op, done),
+        Hook::Close { id, op, evict } => {
             if evict {
-                server.closed(id, batch, done);
+                server.closed(id, op, done);
             }
         }
         Hook::Parse {
             name,
             statement,
-            batch,
+            op,
         } => {
-            server.prepared(statement.id, batch, done);
+            server.prepared(statement.id, op, done);
             if done {
                 statement.mark_accepted();
             }
-            client.parsed(&name, &statement, done);
+            client.answered(&name, done);
         }
-        Hook::ParseShared { name, statement } => client.parsed(&name, &statement, done),
-        Hook::CloseName { name, statement } => client.closed(&name, &statement, done),
+        Hook::ParseShared { name, .. } | Hook::CloseName { name, .. } => {
+            client.answered(&name, done)
+        }
         Hook::Bind { id } => {
             if outcome == Outcome::Failed(FEATURE_NOT_SUPPORTED) {
                 server.invalidate(id);

@@ -20,7 +20,7 @@
 //!
 //! [`Unsure`]: State::Unsure
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -67,10 +67,39 @@ impl Statement {
 }
 
 /// The statements of one pool, shared by its clients.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     inner: Mutex<RegistryInner>,
+    /// A statement qcp keeps on backends only to learn what PostgreSQL says about a client's
+    /// Parse of a name it already uses (see `prepared`).
+    sentinel: Arc<Statement>,
 }
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            inner: Mutex::default(),
+            sentinel: Arc::new(Statement {
+                id: SENTINEL_ID,
+                name: SENTINEL_NAME.into(),
+                definition: b"SELECT NULL\0\0\0".as_slice().into(),
+                accepted: AtomicBool::new(true),
+            }),
+        }
+    }
+}
+
+/// The name statement `id` has on servers.
+pub fn internal_name(id: u64) -> Vec<u8> {
+    if id == SENTINEL_ID {
+        return SENTINEL_NAME.to_vec();
+    }
+    format!("{INTERNAL_PREFIX}{id}").into_bytes()
+}
+
+/// The sentinel's id (no interned statement reaches it) and name.
+const SENTINEL_ID: u64 = u64::MAX;
+const SENTINEL_NAME: &[u8] = b"qcp_sentinel";
 
 #[derive(Debug, Default)]
 struct RegistryInner {
@@ -99,9 +128,7 @@ impl Registry {
         let id = inner.last_id;
         let statement = Arc::new(Statement {
             id,
-            name: format!("{INTERNAL_PREFIX}{id}")
-                .into_bytes()
-                .into_boxed_slice(),
+            name: internal_name(id).into_boxed_slice(),
             definition: definition.into(),
             accepted: AtomicBool::new(false),
         });
@@ -109,6 +136,11 @@ impl Registry {
             .by_definition
             .insert(definition.into(), Arc::downgrade(&statement));
         statement
+    }
+
+    /// The sentinel statement.
+    pub fn sentinel(&self) -> Arc<Statement> {
+        Arc::clone(&self.sentinel)
     }
 
     /// The statement with this definition, if some client holds it.
@@ -128,25 +160,27 @@ impl Registry {
     }
 }
 
-/// What a client's name refers to, as far as the server has confirmed.
+/// A Parse (`Some`) or Close (`None`) of a client's name that the server has not answered.
 #[derive(Debug)]
-enum Binding {
-    /// Prepared (the server confirmed it, or qcp answered the Parse itself).
-    Bound,
-    /// A Parse sent in this Sync batch, not answered yet; `replaced` is what the name was
-    /// bound to before a Close earlier in the same batch, in case that batch is skipped.
-    Parsing {
-        batch: u64,
-        replaced: Option<Arc<Statement>>,
-    },
-    /// A Close sent in this Sync batch, not answered yet.
-    Closing(u64),
+struct Unanswered {
+    batch: u64,
+    parse: Option<Arc<Statement>>,
 }
 
-#[derive(Debug)]
+/// One client name: what the server has confirmed, and what is on its way, in order.
+#[derive(Debug, Default)]
 struct Named {
-    statement: Arc<Statement>,
-    binding: Binding,
+    confirmed: Option<Arc<Statement>>,
+    unanswered: VecDeque<Unanswered>,
+}
+
+impl Named {
+    /// What the name means once every unanswered request has run.
+    fn projected(&self) -> Option<&Arc<Statement>> {
+        self.unanswered
+            .iter()
+            .fold(self.confirmed.as_ref(), |_, u| u.parse.as_ref())
+    }
 }
 
 /// What a client's statement name means for a message in a given Sync batch.
@@ -161,9 +195,10 @@ pub enum Resolved {
     Undecided,
 }
 
-/// One client's statement names. A Parse or Close changes a name at once for the rest of its
-/// Sync batch (if the server skips it, it skips the rest of the batch too), and for later
-/// batches only once the server answered it.
+/// One client's statement names. A Parse or Close counts at once for the rest of its Sync
+/// batch (if the server skips it, it skips the rest of the batch too), and for later batches
+/// only once the server answered it: answers come in order, and each either ran (and changes
+/// the name) or failed or was skipped (and does not).
 #[derive(Debug, Default)]
 pub struct ClientStatements {
     /// Allocated on the first name: most clients of a pooler never prepare by name, and an
@@ -196,20 +231,19 @@ impl ClientStatements {
         let Some(named) = self.map().get(name) else {
             return Resolved::Unknown;
         };
-        match named.binding {
-            Binding::Bound => Resolved::Known(Arc::clone(&named.statement)),
-            Binding::Parsing { batch: b, .. } if b == batch => {
-                Resolved::Known(Arc::clone(&named.statement))
-            }
-            Binding::Closing(b) if b == batch => Resolved::Unknown,
-            Binding::Parsing { .. } | Binding::Closing(_) => Resolved::Undecided,
+        if named.unanswered.iter().any(|u| u.batch != batch) {
+            return Resolved::Undecided;
+        }
+        match named.projected() {
+            Some(statement) => Resolved::Known(Arc::clone(statement)),
+            None => Resolved::Unknown,
         }
     }
 
-    /// The statement `name` is bound to, whatever is in flight (for answers qcp gives
-    /// itself once nothing is in flight).
+    /// The statement `name` is bound to once everything on its way has run (for answers qcp
+    /// gives itself once nothing is in flight).
     pub fn get(&self, name: &[u8]) -> Option<&Arc<Statement>> {
-        self.map().get(name).map(|named| &named.statement)
+        self.map().get(name).and_then(Named::projected)
     }
 
     /// Binds `name` to `statement` for good (qcp answered the Parse itself).
@@ -217,91 +251,62 @@ impl ClientStatements {
         self.map_mut().insert(
             name.into(),
             Named {
-                statement,
-                binding: Binding::Bound,
+                confirmed: Some(statement),
+                unanswered: VecDeque::new(),
             },
         );
     }
 
-    /// A Parse of `name` (which [`resolve`](Self::resolve)s as unknown) sent in `batch`.
+    /// A Parse of `name` as `statement`, sent in `batch`.
     pub fn parsing(&mut self, name: &[u8], statement: Arc<Statement>, batch: u64) {
-        let replaced = match self.map_mut().remove(name) {
-            Some(Named {
-                statement,
-                binding: Binding::Closing(_),
-            }) => Some(statement),
-            _ => None,
-        };
-        self.map_mut().insert(
-            name.into(),
-            Named {
-                statement,
-                binding: Binding::Parsing { batch, replaced },
-            },
-        );
+        let named = self.map_mut().entry(name.into()).or_default();
+        named.unanswered.push_back(Unanswered {
+            batch,
+            parse: Some(statement),
+        });
     }
 
-    /// The Parse of `name` as `statement` was answered (`ok`), or failed or was skipped.
-    pub fn parsed(&mut self, name: &[u8], statement: &Arc<Statement>, ok: bool) {
-        let Some(named) = self.map_mut().get_mut(name) else {
-            return;
-        };
-        if !Arc::ptr_eq(&named.statement, statement) {
-            return;
-        }
-        let Binding::Parsing { replaced, .. } = &mut named.binding else {
-            return;
-        };
-        if ok {
-            named.binding = Binding::Bound;
-        } else if let Some(previous) = replaced.take() {
-            // The Close before it was skipped too: the name keeps what it had.
-            named.statement = previous;
-            named.binding = Binding::Bound;
-        } else {
-            self.map_mut().remove(name);
-        }
-    }
-
-    /// A Close of `name` (which resolves as known) sent in `batch`.
+    /// A Close of `name`, sent in `batch`.
     pub fn closing(&mut self, name: &[u8], batch: u64) {
-        if let Some(named) = self.map_mut().get_mut(name) {
-            named.binding = Binding::Closing(batch);
-        }
+        let named = self.map_mut().entry(name.into()).or_default();
+        named
+            .unanswered
+            .push_back(Unanswered { batch, parse: None });
     }
 
-    /// The Close of `name` (bound to `statement`) was answered (`ok`), or skipped.
-    pub fn closed(&mut self, name: &[u8], statement: &Arc<Statement>, ok: bool) {
-        let Some(named) = self.map_mut().get_mut(name) else {
+    /// The oldest unanswered Parse or Close of `name` was answered: it ran (`ok`), or it
+    /// failed or was skipped.
+    pub fn answered(&mut self, name: &[u8], ok: bool) {
+        let map = self.map_mut();
+        let Some(named) = map.get_mut(name) else {
             return;
         };
-        match &mut named.binding {
-            Binding::Closing(_) if Arc::ptr_eq(&named.statement, statement) => {
-                if ok {
-                    self.map_mut().remove(name);
-                } else {
-                    named.binding = Binding::Bound;
-                }
+        if let Some(request) = named.unanswered.pop_front() {
+            if ok {
+                named.confirmed = request.parse;
             }
-            // Parsed again in the same batch: once the Close ran, a failing Parse leaves
-            // nothing behind.
-            Binding::Parsing { replaced, .. }
-                if ok && replaced.as_ref().is_some_and(|r| Arc::ptr_eq(r, statement)) =>
-            {
-                *replaced = None;
-            }
-            _ => {}
+        }
+        if named.confirmed.is_none() && named.unanswered.is_empty() {
+            map.remove(name);
         }
     }
 
     /// Forgets `name` (DEALLOCATE name, answered by qcp once nothing is in flight).
     pub fn remove(&mut self, name: &[u8]) -> Option<Arc<Statement>> {
-        self.map_mut().remove(name).map(|named| named.statement)
+        self.map_mut()
+            .remove(name)
+            .and_then(|named| named.projected().cloned())
     }
 
-    /// Forgets every name (DEALLOCATE ALL, DISCARD ALL).
+    /// Forgets every name (DEALLOCATE ALL, DISCARD ALL ran). Parse and Close sent after it
+    /// are still on their way and still count.
     pub fn clear(&mut self) {
-        self.names = None;
+        if let Some(names) = self.names.as_deref_mut() {
+            names.retain(|_, named| {
+                named.confirmed = None;
+                !named.unanswered.is_empty()
+            });
+        }
     }
 
     /// Number of names.
@@ -333,6 +338,8 @@ struct Slot {
     state: State,
     /// Larger is more recent.
     used: u64,
+    /// The number of the latest Parse or Close sent for it.
+    op: u64,
 }
 
 /// What must be sent before a message that uses a statement.
@@ -342,6 +349,8 @@ pub struct Needs {
     pub close: bool,
     /// A Parse of the statement.
     pub parse: bool,
+    /// The number of that Parse, for [`ServerStatements::prepared`].
+    pub op: u64,
 }
 
 /// The statements one backend has, bounded by `capacity`.
@@ -399,11 +408,13 @@ impl ServerStatements {
                 Slot {
                     state: State::Preparing(batch),
                     used,
+                    op: used,
                 },
             );
             return Needs {
                 close: false,
                 parse: true,
+                op: used,
             };
         };
         slot.used = used;
@@ -414,21 +425,25 @@ impl ServerStatements {
             State::Closing(b) if b == batch => Needs {
                 close: false,
                 parse: true,
+                op: used,
             },
             State::Preparing(_) | State::Closing(_) | State::Unsure => Needs {
                 close: true,
                 parse: true,
+                op: used,
             },
         };
         if needs.parse {
             slot.state = State::Preparing(batch);
+            slot.op = used;
         }
         needs
     }
 
     /// A statement to close to stay within capacity, other than `keep`, least recently used
-    /// first; marks it closing in `batch`. Call until `None`.
-    pub fn evict(&mut self, batch: u64, keep: u64) -> Option<u64> {
+    /// first; marks it closing in `batch`. Returns it and the number of its Close, for
+    /// [`closed`](Self::closed). Call until `None`.
+    pub fn evict(&mut self, batch: u64, keep: u64) -> Option<(u64, u64)> {
         let held = self
             .slots
             .values()
@@ -444,25 +459,30 @@ impl ServerStatements {
             .iter()
             .filter(|(&id, slot)| id != keep && !matches!(slot.state, State::Closing(_)))
             .min_by_key(|(_, slot)| slot.used)?;
+        self.clock += 1;
+        let op = self.clock;
         if let Some(slot) = self.slots.get_mut(&victim) {
             slot.state = State::Closing(batch);
+            slot.op = op;
         }
-        Some(victim)
+        Some((victim, op))
     }
 
-    /// The Parse of `id` sent in `batch` was answered: `ok`, or failed / skipped.
-    pub fn prepared(&mut self, id: u64, batch: u64, ok: bool) {
+    /// Parse number `op` of `id` was answered: `ok`, or failed / skipped. Only the latest
+    /// Parse or Close sent for a statement decides its state: an earlier one's answer says
+    /// nothing about what the server has after the later one.
+    pub fn prepared(&mut self, id: u64, op: u64, ok: bool) {
         if let Some(slot) = self.slots.get_mut(&id) {
-            if slot.state == State::Preparing(batch) {
+            if matches!(slot.state, State::Preparing(_)) && slot.op == op {
                 slot.state = if ok { State::Ready } else { State::Unsure };
             }
         }
     }
 
-    /// The Close of `id` sent in `batch` was answered: `ok`, or failed / skipped.
-    pub fn closed(&mut self, id: u64, batch: u64, ok: bool) {
+    /// Close number `op` of `id` was answered: `ok`, or failed / skipped.
+    pub fn closed(&mut self, id: u64, op: u64, ok: bool) {
         if let Some(slot) = self.slots.get_mut(&id) {
-            if slot.state == State::Closing(batch) {
+            if matches!(slot.state, State::Closing(_)) && slot.op == op {
                 if ok {
                     self.slots.remove(&id);
                 } else {

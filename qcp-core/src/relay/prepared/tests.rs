@@ -73,7 +73,7 @@ impl Fixture {
     /// The server answers `tag` (ParseComplete, CloseComplete...); returns what happens to it.
     fn answer(&mut self, tag: Tag, body: &[u8]) -> Action {
         let action = match (self.tracker.head_hooked(), self.hooks.front()) {
-            (true, Some(hook)) => action(hook, tag),
+            (true, Some(hook)) => action(hook, tag, body),
             _ => Action::Forward,
         };
         let reported = self.tracker.server_message(tag, body.first().copied());
@@ -211,7 +211,10 @@ fn unknown_and_duplicate_names_fail_in_band_with_postgresql_errors() {
     let mut f = Fixture::new(10);
     assert_eq!(f.send(&bind("nope")), Consume::Whole);
     assert_eq!(f.sent(), vec![('D', "qcp_0".to_owned())]);
-    assert_eq!(f.answer(Tag::ERROR_RESPONSE, b""), Action::Replace);
+    assert_eq!(
+        f.answer(Tag::ERROR_RESPONSE, &error_body("26000")),
+        Action::Replace
+    );
     f.sync();
     f.answer(Tag::READY_FOR_QUERY, b"I");
 
@@ -221,13 +224,26 @@ fn unknown_and_duplicate_names_fail_in_band_with_postgresql_errors() {
     f.answer(Tag::READY_FOR_QUERY, b"I");
     f.out.clear();
     f.send(&parse("s1", "SELECT 2"));
-    let hook = f.hooks.front().unwrap();
+    let sent: String = f.sent().iter().map(|(t, n)| format!("{t}:{n} ")).collect();
+    assert_eq!(
+        sent, "P:qcp_sentinel P:qcp_sentinel ",
+        "the sentinel first, then the client's SQL under its name"
+    );
+    let hook = f.hooks.back().unwrap();
     let bytes = replacement(hook).unwrap();
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains("42P05"), "{text}");
     assert!(
         text.contains("prepared statement \"s1\" already exists"),
         "{text}"
+    );
+
+    // Any other error (the client's SQL does not even parse) is PostgreSQL's to tell.
+    f.sync();
+    f.answer(Tag::PARSE_COMPLETE, b""); // the sentinel
+    assert_eq!(
+        f.answer(Tag::ERROR_RESPONSE, &error_body("42601")),
+        Action::Forward
     );
 
     let mut g = Fixture::new(10);
@@ -340,4 +356,30 @@ fn deallocate_statements_are_recognised_as_postgresql_reads_them() {
     assert!(drops_all_statements(b"DEALLOCATE ALL\0"));
     assert!(!drops_all_statements(b"DEALLOCATE\0"));
     assert_eq!(error_code(&error_body("26000")), b"26000");
+}
+
+#[test]
+fn a_statement_evicted_for_the_sentinel_is_prepared_again_in_the_next_batch() {
+    let mut f = Fixture::new(2);
+    for (name, sql) in [("a", "SELECT 1"), ("b", "SELECT 2")] {
+        f.send(&parse(name, sql));
+        f.sync();
+        f.answer(Tag::PARSE_COMPLETE, b"");
+        f.answer(Tag::READY_FOR_QUERY, b"I");
+    }
+    f.out.clear();
+    f.send(&parse("a", "SELECT 1"));
+    f.sync();
+    f.send(&bind("a"));
+    let a = f.client.get(b"a").unwrap().id;
+    let sent: Vec<String> = f.sent().iter().map(|(t, n)| format!("{t}:{n}")).collect();
+    let internal = format!("qcp_{a}");
+    let bind_at = sent
+        .iter()
+        .position(|m| *m == format!("B:{internal}"))
+        .unwrap();
+    assert!(
+        sent[..bind_at].contains(&format!("P:{internal}")),
+        "a is prepared again before its Bind: {sent:?}"
+    );
 }

@@ -36,7 +36,7 @@ fn a_parse_counts_in_its_batch_and_later_only_once_answered() {
     client.parsing(b"s1", Arc::clone(&s), 3);
     assert!(matches!(client.resolve(b"s1", 3), Resolved::Known(_)));
     assert!(matches!(client.resolve(b"s1", 4), Resolved::Undecided));
-    client.parsed(b"s1", &s, true);
+    client.answered(b"s1", true);
     assert!(matches!(client.resolve(b"s1", 4), Resolved::Known(_)));
 }
 
@@ -46,7 +46,7 @@ fn a_failed_parse_leaves_no_name() {
     let s = registry.intern(&def("SELEC 1"));
     let mut client = ClientStatements::default();
     client.parsing(b"s1", Arc::clone(&s), 0);
-    client.parsed(b"s1", &s, false);
+    client.answered(b"s1", false);
     assert!(matches!(client.resolve(b"s1", 1), Resolved::Unknown));
     assert!(client.is_empty());
 }
@@ -60,10 +60,10 @@ fn a_skipped_close_keeps_the_name_and_an_answered_one_drops_it() {
     client.closing(b"s1", 2);
     assert!(matches!(client.resolve(b"s1", 2), Resolved::Unknown));
     assert!(matches!(client.resolve(b"s1", 3), Resolved::Undecided));
-    client.closed(b"s1", &s, false);
+    client.answered(b"s1", false);
     assert!(matches!(client.resolve(b"s1", 3), Resolved::Known(_)));
     client.closing(b"s1", 3);
-    client.closed(b"s1", &s, true);
+    client.answered(b"s1", true);
     assert!(matches!(client.resolve(b"s1", 4), Resolved::Unknown));
 }
 
@@ -77,8 +77,8 @@ fn close_then_parse_in_one_skipped_batch_restores_the_old_statement() {
     client.closing(b"s1", 5);
     client.parsing(b"s1", Arc::clone(&new), 5);
     // The server skipped both (an error earlier in the batch).
-    client.closed(b"s1", &old, false);
-    client.parsed(b"s1", &new, false);
+    client.answered(b"s1", false);
+    client.answered(b"s1", false);
     match client.resolve(b"s1", 6) {
         Resolved::Known(s) => assert!(Arc::ptr_eq(&s, &old)),
         other => panic!("expected the old statement, got {other:?}"),
@@ -86,7 +86,8 @@ fn close_then_parse_in_one_skipped_batch_restores_the_old_statement() {
 }
 
 #[test]
-fn close_then_failed_parse_in_one_batch_leaves_nothing() {
+fn close_failed_parse_close_leaves_nothing() {
+    // Close (runs), Parse with bad SQL (fails), Close again (skipped): no name left.
     let registry = Registry::default();
     let old = registry.intern(&def("SELECT 1"));
     let bad = registry.intern(&def("SELEC 2"));
@@ -94,43 +95,62 @@ fn close_then_failed_parse_in_one_batch_leaves_nothing() {
     client.bind(b"s1", Arc::clone(&old));
     client.closing(b"s1", 5);
     client.parsing(b"s1", Arc::clone(&bad), 5);
-    client.closed(b"s1", &old, true);
-    client.parsed(b"s1", &bad, false);
+    client.closing(b"s1", 5);
+    assert!(matches!(client.resolve(b"s1", 5), Resolved::Unknown));
+    client.answered(b"s1", true);
+    client.answered(b"s1", false);
+    client.answered(b"s1", false);
     assert!(matches!(client.resolve(b"s1", 6), Resolved::Unknown));
+    assert!(client.is_empty());
+}
+
+#[test]
+fn clearing_keeps_what_was_sent_after_it() {
+    let registry = Registry::default();
+    let s = registry.intern(&def("SELECT 1"));
+    let mut client = ClientStatements::default();
+    client.bind(b"old", Arc::clone(&s));
+    client.parsing(b"new", Arc::clone(&s), 1);
+    client.clear();
+    client.answered(b"new", true);
+    assert!(matches!(client.resolve(b"old", 2), Resolved::Unknown));
+    assert!(matches!(client.resolve(b"new", 2), Resolved::Known(_)));
+}
+
+fn needs(close: bool, parse: bool) -> (bool, bool) {
+    (close, parse)
+}
+
+fn got(n: Needs) -> (bool, bool) {
+    (n.close, n.parse)
 }
 
 #[test]
 fn server_use_prepares_once_per_batch_and_again_when_unsure() {
     let mut server = ServerStatements::new(10);
+    let first = server.use_in(7, 0);
+    assert_eq!(got(first), needs(false, true));
+    assert_eq!(got(server.use_in(7, 0)), needs(false, false), "same batch");
+    let second = server.use_in(7, 1);
     assert_eq!(
-        server.use_in(7, 0),
-        Needs {
-            close: false,
-            parse: true
-        }
-    );
-    assert_eq!(server.use_in(7, 0), Needs::default(), "same batch");
-    assert_eq!(
-        server.use_in(7, 1),
-        Needs {
-            close: true,
-            parse: true
-        },
+        got(second),
+        needs(true, true),
         "the batch-0 Parse may still be skipped"
     );
-    server.prepared(7, 0, true);
+    server.prepared(7, first.op, true);
     assert_eq!(
         server.state(7),
         Some(State::Preparing(1)),
-        "a later Parse is pending"
+        "only the latest Parse decides"
     );
-    server.prepared(7, 1, true);
+    server.prepared(7, second.op, true);
     assert_eq!(server.state(7), Some(State::Ready));
-    assert_eq!(server.use_in(7, 2), Needs::default());
+    assert_eq!(got(server.use_in(7, 2)), needs(false, false));
     server.invalidate(7);
     assert_eq!(server.state(7), Some(State::Unsure));
-    assert!(server.use_in(7, 3).close);
-    server.prepared(7, 3, false);
+    let third = server.use_in(7, 3);
+    assert!(third.close);
+    server.prepared(7, third.op, false);
     assert_eq!(server.state(7), Some(State::Unsure));
 }
 
@@ -138,38 +158,57 @@ fn server_use_prepares_once_per_batch_and_again_when_unsure() {
 fn eviction_closes_the_least_recently_used_and_a_skipped_close_is_unsure() {
     let mut server = ServerStatements::new(2);
     for id in [1, 2] {
-        server.use_in(id, 0);
-        server.prepared(id, 0, true);
+        let n = server.use_in(id, 0);
+        server.prepared(id, n.op, true);
     }
     server.use_in(1, 1); // 1 is now more recent than 2
     server.use_in(3, 1);
-    assert_eq!(server.evict(1, 3), Some(2));
+    let (victim, _) = server.evict(1, 3).unwrap();
+    assert_eq!(victim, 2);
     assert_eq!(server.evict(1, 3), None, "within the bound again");
     assert_eq!(server.state(2), Some(State::Closing(1)));
     // Used again in the same batch: its Close comes first, so only a Parse.
-    assert_eq!(
-        server.use_in(2, 1),
-        Needs {
-            close: false,
-            parse: true
-        }
-    );
+    assert_eq!(got(server.use_in(2, 1)), needs(false, true));
+
     let mut other = ServerStatements::new(1);
-    other.use_in(1, 0);
-    other.prepared(1, 0, true);
+    let n = other.use_in(1, 0);
+    other.prepared(1, n.op, true);
     other.use_in(2, 0);
-    assert_eq!(other.evict(0, 2), Some(1));
-    other.closed(1, 0, false);
+    let (victim, close) = other.evict(0, 2).unwrap();
+    assert_eq!(victim, 1);
+    other.closed(1, close, false);
     assert_eq!(other.state(1), Some(State::Unsure));
-    other.closed(1, 0, true); // a stale answer changes nothing
+    other.closed(1, close, true); // a stale answer changes nothing
     assert_eq!(other.state(1), Some(State::Unsure));
+}
+
+#[test]
+fn an_earlier_parse_answered_after_a_later_close_ran_does_not_make_it_ready() {
+    // Parse (runs), Close to make room (runs), then an error skips the Parse that would
+    // have brought it back: the server no longer has it.
+    let mut server = ServerStatements::new(1);
+    let parse = server.use_in(5, 0);
+    server.use_in(6, 0);
+    let (victim, close) = server.evict(0, 6).unwrap();
+    assert_eq!(victim, 5);
+    let again = server.use_in(5, 0);
+    assert_eq!(got(again), needs(false, true));
+    server.prepared(5, parse.op, true);
+    server.closed(5, close, true);
+    server.prepared(5, again.op, false);
+    assert_eq!(
+        server.state(5),
+        Some(State::Unsure),
+        "closed before it was prepared again"
+    );
+    assert!(server.use_in(5, 1).close);
 }
 
 #[test]
 fn forgetting_all_makes_every_statement_unsure() {
     let mut server = ServerStatements::new(5);
-    server.use_in(1, 0);
-    server.prepared(1, 0, true);
+    let n = server.use_in(1, 0);
+    server.prepared(1, n.op, true);
     server.forget_all();
     assert_eq!(server.state(1), Some(State::Unsure));
     assert!(server.use_in(1, 1).close);
