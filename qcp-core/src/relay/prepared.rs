@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use qcp_codec::Tag;
+use qcp_codec::{Tag, TransactionStatus};
 
 use super::statements::{
     internal_name, ClientStatements, Needs, Registry, Resolved, ServerStatements, State, Statement,
@@ -184,7 +184,11 @@ impl Rewriter<'_> {
         self.client.parsing(name, Arc::clone(&statement), batch);
         let present = matches!(self.server.state(statement.id), Some(State::Ready))
             || self.server.state(statement.id) == Some(State::Preparing(batch));
-        if present {
+        // The harmless Close succeeds even where PostgreSQL would refuse the Parse (in a
+        // failed transaction block): use it only when the transaction is known to be fine.
+        let healthy = self.tracker.nothing_outstanding()
+            && self.tracker.status() != TransactionStatus::Failed;
+        if present && healthy {
             // The backend has this text already: the client still gets its ParseComplete.
             self.server.use_in(statement.id, batch);
             put_name_message(self.out, Tag::CLOSE, b'S', NEVER_PREPARED);
@@ -195,7 +199,12 @@ impl Rewriter<'_> {
             self.send(Tag::CLOSE, hook)?;
             return Ok(Consume::Whole);
         }
-        let needs = self.server.use_in(statement.id, batch);
+        let needs = if present {
+            // Prepared again, so that the server answers this Parse as it would the client's.
+            self.server.prepare_again(statement.id, batch)
+        } else {
+            self.server.use_in(statement.id, batch)
+        };
         self.clear_the_way(statement.id, batch, needs)?;
         // The client's own Parse, renamed: its ParseComplete goes to the client.
         put_header(
@@ -287,6 +296,10 @@ impl Rewriter<'_> {
 
     /// Makes sure the backend has `statement` before a message that uses it.
     fn ensure(&mut self, statement: &Statement) -> Result<(), RewriteError> {
+        if self.tracker.skipping() {
+            // The message that needs it will be skipped as well.
+            return Ok(());
+        }
         let batch = self.tracker.batch();
         let needs = self.server.use_in(statement.id, batch);
         if !needs.parse {
@@ -320,8 +333,13 @@ impl Rewriter<'_> {
         Ok(())
     }
 
-    /// Closes least recently used statements until the backend is within its bound.
+    /// Closes least recently used statements until the backend is within its bound. Not
+    /// while the server skips to the next Sync: nothing sent now would run (and a Close it
+    /// skips leaves the statement where it was).
     fn make_room(&mut self, keep: u64, batch: u64) -> Result<(), RewriteError> {
+        if self.tracker.skipping() {
+            return Ok(());
+        }
         while let Some((victim, op)) = self.server.evict(batch, keep) {
             self.close_internal(victim, op, true)?;
         }

@@ -82,7 +82,10 @@ impl Default for Registry {
             sentinel: Arc::new(Statement {
                 id: SENTINEL_ID,
                 name: SENTINEL_NAME.into(),
-                definition: b"SELECT NULL\0\0\0".as_slice().into(),
+                // ROLLBACK: one of the statements PostgreSQL still parses in a failed
+                // transaction block, so the sentinel can be prepared in any state. It is
+                // never run.
+                definition: b"ROLLBACK\0\0\0".as_slice().into(),
                 accepted: AtomicBool::new(true),
             }),
         }
@@ -438,6 +441,26 @@ impl ServerStatements {
             slot.op = used;
         }
         needs
+    }
+
+    /// Statement `id`, which this backend has or is preparing, is to be closed and prepared
+    /// again before the next message: what to send.
+    pub fn prepare_again(&mut self, id: u64, batch: u64) -> Needs {
+        self.clock += 1;
+        let op = self.clock;
+        let slot = self.slots.entry(id).or_insert(Slot {
+            state: State::Unsure,
+            used: op,
+            op,
+        });
+        slot.used = op;
+        slot.op = op;
+        slot.state = State::Preparing(batch);
+        Needs {
+            close: true,
+            parse: true,
+            op,
+        }
     }
 
     /// A statement to close to stay within capacity, other than `keep`, least recently used

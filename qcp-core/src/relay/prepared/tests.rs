@@ -383,3 +383,30 @@ fn a_statement_evicted_for_the_sentinel_is_prepared_again_in_the_next_batch() {
         "a is prepared again before its Bind: {sent:?}"
     );
 }
+
+#[test]
+fn nothing_is_evicted_or_prepared_while_the_server_skips_to_sync() {
+    let mut f = Fixture::new(1);
+    f.send(&parse("a", "SELECT 1"));
+    f.sync();
+    f.answer(Tag::PARSE_COMPLETE, b"");
+    f.answer(Tag::READY_FOR_QUERY, b"I");
+    f.send(&parse("b", "SELECT 2"));
+    f.sync();
+    f.answer(Tag::CLOSE_COMPLETE, b""); // a was evicted
+    f.answer(Tag::PARSE_COMPLETE, b"");
+    f.answer(Tag::READY_FOR_QUERY, b"I");
+    f.out.clear();
+    // An Execute fails: the server now skips everything up to the Sync.
+    f.tracker.client_message(Tag::EXECUTE).unwrap();
+    f.answer(Tag::ERROR_RESPONSE, &error_body("22012"));
+    assert!(f.tracker.skipping());
+    // Once looped forever: each Close it sent was skipped at once, which put the statement
+    // back, which called for another Close.
+    assert_eq!(f.send(&bind("a")), Consume::Head(3));
+    let tags: String = f.sent().iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        tags, "B",
+        "only the renamed Bind, which the server skips too"
+    );
+}
