@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::task::Context;
 
-use qcp_codec::Limits;
+use qcp_codec::{Header, Limits, HEADER_LEN};
 
 use super::io::{try_read, Socket};
 use crate::arena::{Arena, Chunk, Priority};
@@ -95,6 +95,18 @@ impl Flow {
             None => &[][..],
         };
         self.framer.next_run(unscanned, capacity, inspect)
+    }
+
+    /// As much of the body of the message whose header starts at `scanned` as has been read
+    /// (all of it when its length is `header.body_len()`).
+    pub fn body_read(&self, header: &Header) -> &[u8] {
+        match &self.chunk {
+            Some(chunk) => {
+                let start = (self.scanned + HEADER_LEN).min(self.filled);
+                &chunk.bytes()[start..self.filled.min(start + header.body_len())]
+            }
+            None => &[],
+        }
     }
 
     /// Capacity of the chunk (0 without one).

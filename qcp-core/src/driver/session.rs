@@ -482,22 +482,16 @@ impl Session {
         let Some(link) = self.link.as_mut() else {
             return Ok(false);
         };
-        let flow = &mut self.up;
-        let relay = &mut link.conn.relay;
-        let Some(chunk) = flow.chunk.as_ref() else {
-            return Ok(false);
-        };
-        let body_len = header.body_len();
-        let start = flow.scanned + HEADER_LEN;
-        let body = &chunk.bytes()[start..flow.filled.min(start + body_len)];
         if header.tag == Tag::QUERY {
             return self.deallocate_linked(header);
         }
+        let flow = &mut self.up;
+        let relay = &mut link.conn.relay;
         // What was scanned before this message goes first.
-        relay
-            .to_server
-            .extend_from_slice(&chunk.bytes()[flow.sent..flow.scanned]);
+        relay.to_server.extend_from_slice(flow.ready());
         flow.sent = flow.scanned;
+        let body_len = header.body_len();
+        let body = flow.body_read(&header);
         if header.tag == Tag::PARSE && body.len() < body_len {
             // Larger than the buffer: gathered whole first (qcp keeps the text anyway, to
             // prepare it again on other server connections).
@@ -550,11 +544,7 @@ impl Session {
         };
         let relay = &mut link.conn.relay;
         let flow = &mut self.up;
-        let Some(chunk) = flow.chunk.as_ref() else {
-            return Ok(false);
-        };
-        let start = flow.scanned + HEADER_LEN;
-        let body = &chunk.bytes()[start..flow.filled.min(start + header.body_len())];
+        let body = flow.body_read(&header);
         let known = (body.len() == header.body_len())
             .then(|| prepared::deallocated_name(body))
             .flatten()
@@ -572,9 +562,7 @@ impl Session {
             let status = relay.tracker.status();
             if status != TransactionStatus::Failed && self.statements.remove(&name).is_some() {
                 local_deallocate_answer(&mut relay.to_client, status);
-                relay
-                    .to_server
-                    .extend_from_slice(&chunk.bytes()[flow.sent..flow.scanned]);
+                relay.to_server.extend_from_slice(flow.ready());
                 flow.scanned += flow.framer.discard(header);
                 flow.sent = flow.scanned;
                 return Ok(true);
@@ -642,13 +630,10 @@ impl Session {
     /// through the protocol is answered without a server (the client is outside any
     /// transaction). `Ok(false)`: not such a query.
     async fn deallocate_unlinked(&mut self, header: Header) -> Result<bool, End> {
-        let Some(chunk) = self.up.chunk.as_ref() else {
+        let body = self.up.body_read(&header);
+        if body.len() != header.body_len() {
             return Ok(false);
-        };
-        let start = self.up.scanned + HEADER_LEN;
-        let Some(body) = chunk.bytes().get(start..start + header.body_len()) else {
-            return Ok(false);
-        };
+        }
         let Some(name) = prepared::deallocated_name(body) else {
             return Ok(false);
         };
@@ -1054,12 +1039,8 @@ fn down_stop(
     let Some(hook) = relay.hooks.front() else {
         return false;
     };
-    let start = flow.scanned + HEADER_LEN;
-    let peek = match flow.chunk.as_ref() {
-        Some(chunk) => &chunk.bytes()[start..flow.filled.min(start + header.body_len())],
-        None => &[][..],
-    };
-    let action = prepared::action(hook, header.tag, peek);
+    let body = flow.body_read(&header);
+    let action = prepared::action(hook, header.tag, body);
     tracing::trace!(tag = ?header.tag, ?action, ?hook, "reply to a hooked request");
     if matches!(action, Action::Discard | Action::Replace) && flow.sent != flow.scanned {
         // Dropped from the middle of the stream once what comes before it is written.
@@ -1070,14 +1051,6 @@ fn down_stop(
             relay.to_client.extend_from_slice(&bytes);
         }
     }
-    let Some(chunk) = flow.chunk.as_mut() else {
-        return false;
-    };
-    if let Action::Retag(tag) = action {
-        chunk.bytes_mut()[flow.scanned] = tag.0;
-    }
-    let start = flow.scanned + HEADER_LEN;
-    let body = &chunk.bytes()[start..flow.filled.min(start + header.body_len())];
     let mut inspect = DownInspect {
         relay: &mut link.conn.relay,
         params: &mut link.conn.params,
@@ -1087,6 +1060,9 @@ fn down_stop(
         smart,
     };
     inspect.apply(header, body);
+    if let (Action::Retag(tag), Some(chunk)) = (&action, flow.chunk.as_mut()) {
+        chunk.bytes_mut()[flow.scanned] = tag.0;
+    }
     match action {
         Action::Discard | Action::Replace => {
             flow.scanned += flow.framer.discard(header);

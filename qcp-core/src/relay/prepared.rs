@@ -44,15 +44,9 @@ pub enum Hook {
     },
     /// The client's Parse of `name`, whose text the backend already has: the stand-in Close's
     /// CloseComplete becomes its ParseComplete.
-    ParseShared {
-        name: Box<[u8]>,
-        statement: Arc<Statement>,
-    },
+    ParseShared { name: Box<[u8]> },
     /// The client's Close of `name` (sent as a harmless Close).
-    CloseName {
-        name: Box<[u8]>,
-        statement: Arc<Statement>,
-    },
+    CloseName { name: Box<[u8]> },
     /// The client's Bind of statement `id`: a 0A000 means the backend's copy is stale.
     Bind { id: u64 },
     /// A request qcp refuses as PostgreSQL would: the stand-in's error is replaced by this.
@@ -192,10 +186,7 @@ impl Rewriter<'_> {
             // The backend has this text already: the client still gets its ParseComplete.
             self.server.use_in(statement.id, batch);
             put_name_message(self.out, Tag::CLOSE, b'S', NEVER_PREPARED);
-            let hook = Hook::ParseShared {
-                name: name.into(),
-                statement,
-            };
+            let hook = Hook::ParseShared { name: name.into() };
             self.send(Tag::CLOSE, hook)?;
             return Ok(Consume::Whole);
         }
@@ -261,22 +252,17 @@ impl Rewriter<'_> {
         // The shared statement stays on the backend for other clients; the client's name goes.
         // A Close of nothing still gets its CloseComplete from the server, in order.
         let batch = self.tracker.batch();
-        let statement = match self.client.resolve(name, batch) {
+        let known = match self.client.resolve(name, batch) {
             Resolved::Undecided => return Ok(Consume::NotYet),
-            Resolved::Unknown => None,
-            Resolved::Known(statement) => Some(statement),
+            Resolved::Unknown => false,
+            Resolved::Known(_) => true,
         };
         put_name_message(self.out, Tag::CLOSE, b'S', NEVER_PREPARED);
-        match statement {
-            Some(statement) => {
-                self.client.closing(name, batch);
-                let hook = Hook::CloseName {
-                    name: name.into(),
-                    statement,
-                };
-                self.send(Tag::CLOSE, hook)?;
-            }
-            None => self.tracker.client_message(Tag::CLOSE)?,
+        if known {
+            self.client.closing(name, batch);
+            self.send(Tag::CLOSE, Hook::CloseName { name: name.into() })?;
+        } else {
+            self.tracker.client_message(Tag::CLOSE)?;
         }
         Ok(Consume::Whole)
     }
@@ -448,9 +434,7 @@ pub fn settle(
             }
             client.answered(&name, done);
         }
-        Hook::ParseShared { name, .. } | Hook::CloseName { name, .. } => {
-            client.answered(&name, done)
-        }
+        Hook::ParseShared { name } | Hook::CloseName { name } => client.answered(&name, done),
         Hook::Bind { id } => {
             if outcome == Outcome::Failed(FEATURE_NOT_SUPPORTED) {
                 server.invalidate(id);

@@ -262,19 +262,23 @@ impl ClientStatements {
 
     /// A Parse of `name` as `statement`, sent in `batch`.
     pub fn parsing(&mut self, name: &[u8], statement: Arc<Statement>, batch: u64) {
-        let named = self.map_mut().entry(name.into()).or_default();
-        named.unanswered.push_back(Unanswered {
-            batch,
-            parse: Some(statement),
-        });
+        self.sent(name, batch, Some(statement));
     }
 
     /// A Close of `name`, sent in `batch`.
     pub fn closing(&mut self, name: &[u8], batch: u64) {
-        let named = self.map_mut().entry(name.into()).or_default();
-        named
-            .unanswered
-            .push_back(Unanswered { batch, parse: None });
+        self.sent(name, batch, None);
+    }
+
+    fn sent(&mut self, name: &[u8], batch: u64, parse: Option<Arc<Statement>>) {
+        let map = self.map_mut();
+        // The key is copied only for a new name.
+        if !map.contains_key(name) {
+            map.insert(name.into(), Named::default());
+        }
+        if let Some(named) = map.get_mut(name) {
+            named.unanswered.push_back(Unanswered { batch, parse });
+        }
     }
 
     /// The oldest unanswered Parse or Close of `name` was answered: it ran (`ok`), or it

@@ -12,7 +12,7 @@ use qcp_codec::encode;
 use qcp_codec::frontend::Target;
 
 use crate::raw::{ErrorFields, Msg};
-use crate::support::{Qcp, Wire, DATABASE, SCRAM_USER};
+use crate::support::{parse_data_row, Qcp, Wire, DATABASE, SCRAM_USER};
 
 /// Bound for every wait on a condition in the Smart-mode tests.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -286,7 +286,7 @@ pub fn rows(messages: &[Msg]) -> Vec<Vec<Option<String>>> {
     messages
         .iter()
         .filter(|m| m.tag == b'D')
-        .map(|m| data_row(&m.body))
+        .map(|m| parse_data_row(&m.body))
         .collect()
 }
 
@@ -296,26 +296,6 @@ pub fn first_column(messages: &[Msg]) -> Vec<String> {
         .into_iter()
         .map(|r| r[0].clone().unwrap_or_default())
         .collect()
-}
-
-fn data_row(body: &[u8]) -> Vec<Option<String>> {
-    let count = u16::from_be_bytes([body[0], body[1]]) as usize;
-    let mut at = 2;
-    let mut row = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
-        at += 4;
-        if len < 0 {
-            row.push(None);
-        } else {
-            let len = len as usize;
-            row.push(Some(
-                String::from_utf8_lossy(&body[at..at + len]).into_owned(),
-            ));
-            at += len;
-        }
-    }
-    row
 }
 
 /// CommandComplete tags ("SELECT 1", "COPY 3", ...).

@@ -698,7 +698,8 @@ fn parse_wire_error(body: &[u8]) -> WireError {
     error
 }
 
-fn parse_data_row(body: &[u8]) -> Vec<Option<String>> {
+/// The values of a DataRow body, as text (`None` for NULL).
+pub fn parse_data_row(body: &[u8]) -> Vec<Option<String>> {
     let count = u16::from_be_bytes(body[..2].try_into().unwrap()) as usize;
     let mut at = 2;
     let mut row = Vec::with_capacity(count);
