@@ -1140,3 +1140,31 @@ async fn smart_prepared_tokio_postgres_many_clients_pool_2() {
     }
     wait_all_released(&qcp).await;
 }
+
+/// A Bind whose statement name does not even fit in an arena chunk cannot be rewritten: the
+/// client gets a FATAL protocol error that says why, and other clients go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_prepared_statement_name_larger_than_a_chunk_is_refused_clearly() {
+    let setup = Setup {
+        arena: "arena:\n  chunk_size: 16KB\n  chunks_count: 512\n".into(),
+        ..Setup::smart().pool_size(1)
+    };
+    let qcp = setup.start();
+    let mut a = Conn::open(&qcp).await;
+    let mut b = Conn::open(&qcp).await;
+    let name = "n".repeat(20 * 1024);
+    a.send(&Batch::new().bind("", &name, &[]).sync().bytes)
+        .await;
+    let answer = a.until_closed().await;
+    let errors = errors(&answer);
+    assert_eq!(errors.len(), 1, "{answer:?}");
+    assert_eq!(errors[0].severity, "FATAL");
+    assert_eq!(errors[0].code, "08P01");
+    assert!(
+        errors[0].message.contains("statement name is too long"),
+        "{:?}",
+        errors[0]
+    );
+    assert_eq!(b.value("SELECT 'still here'").await, "still here");
+    wait_all_released(&qcp).await;
+}
