@@ -17,7 +17,7 @@ use crate::auth::{
     SCRAM_SHA_256,
 };
 use crate::errors::{sqlstate, PgError};
-use crate::relay::params::Params;
+use crate::relay::params::{InLine, Params};
 use crate::relay::prepared::{Hook, Rewriter};
 use crate::relay::statements::{ClientStatements, Registry, ServerStatements};
 use crate::relay::tracker::Tracker;
@@ -157,6 +157,8 @@ pub struct ServerConn {
     pub secret: Vec<u8>,
     /// Current values of the reported parameters (and of parameters qcp set).
     pub params: Params,
+    /// The last client expectation `params` was found in line with.
+    pub in_line: InLine,
     /// When it was opened.
     pub born: Instant,
     /// Cancels on their way to this backend.
@@ -293,6 +295,7 @@ async fn login(
         pid: 0,
         secret: Vec::new(),
         params: Params::new(),
+        in_line: InLine::default(),
         born: Instant::now(),
         cancel_gate: Arc::default(),
         relay: RelayState::default(),

@@ -754,7 +754,12 @@ impl Session {
             Err(error) => return Err(link_error_fatal(error)),
         };
 
-        if let Some(sql) = self.wanted.sync_sql(&conn.params) {
+        let sync = if conn.in_line.holds(&self.wanted, &conn.params) {
+            None
+        } else {
+            self.wanted.sync_sql(&conn.params)
+        };
+        if let Some(sql) = sync {
             let Ok(mut inbox) = Inbox::acquire(
                 &shared.arena,
                 Priority::Linked,
@@ -837,6 +842,11 @@ impl Session {
                 self.give_back(conn).await;
                 return Err(Refusal::Silent);
             }
+            if self.wanted.is_in_line(&conn.params) {
+                conn.in_line.record(&self.wanted, &conn.params);
+            }
+        } else {
+            conn.in_line.record(&self.wanted, &conn.params);
         }
         self.handle.set_target(Some(CancelTarget {
             address: conn.address,

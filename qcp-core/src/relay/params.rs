@@ -18,10 +18,21 @@ const READ_ONLY: &[&str] = &[
 
 /// A small ordered map of parameter name to value; names compare case-insensitively, as
 /// PostgreSQL's do.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Params {
     entries: Vec<(String, String)>,
+    /// Bumped by every change, so that [`InLine`] can tell a map it checked is unchanged.
+    generation: u64,
 }
+
+/// Equal entries in the same order (the change counter is not part of the value).
+impl PartialEq for Params {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for Params {}
 
 impl Params {
     /// No parameters.
@@ -47,10 +58,12 @@ impl Params {
             Some((_, v)) if v == value => false,
             Some((_, v)) => {
                 value.clone_into(v);
+                self.generation += 1;
                 true
             }
             None => {
                 self.entries.push((name.to_owned(), value.to_owned()));
+                self.generation += 1;
                 true
             }
         }
@@ -75,7 +88,11 @@ impl Params {
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.entries.len();
         self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.entries.len() != before
+        let removed = self.entries.len() != before;
+        if removed {
+            self.generation += 1;
+        }
+        removed
     }
 }
 
@@ -131,6 +148,11 @@ pub trait ParamSource {
             sql.push_str(", false)");
         }
         (!sql.is_empty()).then_some(sql)
+    }
+
+    /// True when a server connection with `current` values needs no SET for `self`.
+    fn is_in_line(&self, current: &Params) -> bool {
+        self.differences(current).next().is_none() && self.extras(current).next().is_none()
     }
 }
 
@@ -192,6 +214,44 @@ impl ParamSource for ClientParams {
             .iter()
             .filter(|(name, _)| self.base.get(name).is_none());
         shared.chain(own)
+    }
+}
+
+/// What a server connection remembers of the last client expectation its values were found
+/// in line with. In Smart mode a connection changes hands every transaction, nearly always
+/// between clients that expect the same values (the same greeting, the same start-up
+/// parameters); the remembered answer spares comparing every parameter by name each time.
+#[derive(Debug, Default)]
+pub struct InLine {
+    base: Option<std::sync::Arc<Params>>,
+    own: Params,
+    /// The connection's [`Params::generation`] when it was found in line.
+    generation: u64,
+}
+
+impl InLine {
+    /// True if `current` is unchanged since it was found in line with an expectation equal
+    /// to `wanted` (same shared greeting, same own values): no SET is needed.
+    pub fn holds(&self, wanted: &ClientParams, current: &Params) -> bool {
+        self.generation == current.generation && self.expects(wanted)
+    }
+
+    /// Records that `current` is in line with `wanted`. The caller must know it is (it just
+    /// compared them, or brought `current` in line).
+    pub fn record(&mut self, wanted: &ClientParams, current: &Params) {
+        debug_assert!(wanted.is_in_line(current));
+        if !self.expects(wanted) {
+            self.base = Some(std::sync::Arc::clone(&wanted.base));
+            self.own.clone_from(&wanted.own);
+        }
+        self.generation = current.generation;
+    }
+
+    fn expects(&self, wanted: &ClientParams) -> bool {
+        self.base
+            .as_ref()
+            .is_some_and(|base| std::sync::Arc::ptr_eq(base, &wanted.base))
+            && self.own == wanted.own
     }
 }
 
@@ -344,6 +404,53 @@ mod tests {
         );
         assert!(client.set("application_name", ""), "back to the base value");
         assert_eq!(client.own.len(), 1);
+    }
+
+    #[test]
+    fn in_line_is_remembered_until_either_side_changes() {
+        let mut greeting = Params::new();
+        greeting.set("TimeZone", "UTC");
+        greeting.set("application_name", "");
+        let base = std::sync::Arc::new(greeting.clone());
+        let mut first = ClientParams::new(std::sync::Arc::clone(&base));
+        first.set("application_name", "pgbench");
+        let mut conn = greeting;
+        conn.set("application_name", "pgbench");
+        let mut in_line = InLine::default();
+        assert!(!in_line.holds(&first, &conn), "nothing recorded yet");
+        in_line.record(&first, &conn);
+        assert!(in_line.holds(&first, &conn));
+
+        // Another client expecting the same values (its own copy of them) is in line too.
+        let mut second = ClientParams::new(std::sync::Arc::clone(&base));
+        second.set("application_name", "pgbench");
+        assert!(in_line.holds(&second, &conn));
+
+        // A client expecting something else, or an equal greeting that is not the shared
+        // one, is compared in full.
+        let mut other = ClientParams::new(std::sync::Arc::clone(&base));
+        other.set("application_name", "psql");
+        assert!(!in_line.holds(&other, &conn));
+        assert!(other.sync_sql(&conn).is_some());
+        let mut lookalike = ClientParams::new(std::sync::Arc::new((*base).clone()));
+        lookalike.set("application_name", "pgbench");
+        assert!(!in_line.holds(&lookalike, &conn));
+
+        // A change on the connection (a SET by the client that had it) voids the record,
+        // and setting the same value again changes nothing.
+        assert!(!conn.set("timezone", "UTC"));
+        assert!(in_line.holds(&first, &conn));
+        conn.set("TimeZone", "Europe/Paris");
+        assert!(!in_line.holds(&first, &conn));
+        assert!(first.sync_sql(&conn).is_some());
+        conn.set("TimeZone", "UTC");
+        assert!(
+            !in_line.holds(&first, &conn),
+            "changed and changed back: compare again"
+        );
+        in_line.record(&first, &conn);
+        conn.remove("application_name");
+        assert!(!in_line.holds(&first, &conn));
     }
 
     #[test]
