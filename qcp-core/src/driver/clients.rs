@@ -12,8 +12,10 @@ use futures::channel::oneshot;
 use futures::task::AtomicWaker;
 use rand::Rng;
 
-/// Where a cancel request for a client must go: the backend its query runs on.
-#[derive(Clone, Debug)]
+/// Where a cancel request for a client must go: the backend its query runs on. Made once per
+/// server connection and shared (`Arc`) with each client that links to it, so linking copies
+/// nothing.
+#[derive(Debug)]
 pub struct CancelTarget {
     /// The server's address.
     pub address: SocketAddr,
@@ -22,7 +24,7 @@ pub struct CancelTarget {
     /// ...and cancel secret.
     pub secret: Vec<u8>,
     /// Counts the cancels on their way to this backend.
-    pub gate: Arc<CancelGate>,
+    pub gate: CancelGate,
 }
 
 /// Cancels in flight towards one server connection. While one is on its way, the connection
@@ -81,7 +83,7 @@ pub struct ClientHandle {
     pub pid: i32,
     /// The cancel secret qcp gave the client.
     pub secret: Vec<u8>,
-    target: Mutex<Option<CancelTarget>>,
+    target: Mutex<Option<Arc<CancelTarget>>>,
     /// Woken when the client task must look at shared state (shutdown).
     pub waker: AtomicWaker,
     /// Set by a cancel request for a client that is waiting for a server connection.
@@ -92,25 +94,25 @@ pub struct ClientHandle {
 
 impl ClientHandle {
     /// The backend a cancel should reach now, if the client holds one.
-    pub fn target(&self) -> Option<CancelTarget> {
+    pub fn target(&self) -> Option<Arc<CancelTarget>> {
         self.lock().clone()
     }
 
     /// Records the backend the client is linked to (or `None` when it gives it back). Once
     /// this returns `None`, no new cancel can start towards the old backend; those already
     /// started are counted in its [`CancelGate`].
-    pub fn set_target(&self, target: Option<CancelTarget>) {
+    pub fn set_target(&self, target: Option<Arc<CancelTarget>>) {
         *self.lock() = target;
     }
 
     /// The backend to cancel, with the cancel already counted in its gate (the caller must
     /// call `gate.leave()` when done). Done under the same lock as [`Self::set_target`], so
     /// a client that gives its backend back either sees this cancel counted or prevents it.
-    pub fn begin_cancel(&self) -> Option<CancelTarget> {
+    pub fn begin_cancel(&self) -> Option<Arc<CancelTarget>> {
         let target = self.lock();
         let target = target.as_ref()?;
         target.gate.enter();
-        Some(target.clone())
+        Some(Arc::clone(target))
     }
 
     /// A cancel for a client that holds no backend: if it is queued for one, its wait ends
@@ -147,7 +149,7 @@ impl ClientHandle {
         .await
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<CancelTarget>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Arc<CancelTarget>>> {
         self.target
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

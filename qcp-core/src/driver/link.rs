@@ -11,7 +11,7 @@ use futures::channel::oneshot;
 use futures::future::{select, Either};
 
 use super::clients::ClientHandle;
-use super::io::{timeout, Inbox};
+use super::io::Inbox;
 use super::server::{self, Credentials, LoginContext, ServerConn, ServerError};
 use super::shared::{PoolEntry, Shared};
 use crate::arena::Priority;
@@ -51,9 +51,16 @@ pub async fn acquire(
 ) -> Result<Box<ServerConn>, LinkError> {
     let mut failures = 0usize;
     loop {
-        let grant = match entry.pool.checkout(Instant::now()) {
+        let now = Instant::now();
+        let deadline = Some(shared.config.timeouts.query_wait)
+            .filter(|limit| !limit.is_zero())
+            .map(|limit| now + limit);
+        let grant = match entry.pool.checkout(now, deadline) {
             Checkout::Now(grant) => grant,
             Checkout::Wait(mut waiting) => {
+                if let Some(deadline) = deadline {
+                    shared.wait_timer.queued(deadline);
+                }
                 shared.stats.waiting.fetch_add(1, Relaxed);
                 if let Some(client) = client {
                     client.set_waiting(true);
@@ -65,26 +72,19 @@ pub async fn acquire(
                     }
                 };
                 let cancelled = std::pin::pin!(cancelled);
-                let outcome = timeout(
-                    shared.config.timeouts.query_wait,
-                    select(&mut waiting, cancelled),
-                )
-                .await;
+                // No timer here: the pool ends the wait at its deadline (see wait_timer).
+                let outcome = select(&mut waiting, cancelled).await;
                 shared.stats.waiting.fetch_sub(1, Relaxed);
                 if let Some(client) = client {
                     client.set_waiting(false);
                 }
                 match outcome {
-                    Ok(Either::Left((Ok(grant), _))) => grant,
-                    // The pool never drops a waiter without serving it; try again if it did.
-                    Ok(Either::Left((Err(_), _))) => continue,
-                    Ok(Either::Right(_)) => {
+                    Either::Left((Ok(grant), _)) => grant,
+                    // The pool drops a waiter only once its deadline has passed.
+                    Either::Left((Err(_), _)) => return Err(LinkError::PoolTimeout),
+                    Either::Right(_) => {
                         abandon(entry, &mut waiting);
                         return Err(LinkError::Canceled);
-                    }
-                    Err(_) => {
-                        abandon(entry, &mut waiting);
-                        return Err(LinkError::PoolTimeout);
                     }
                 }
             }

@@ -15,6 +15,7 @@ mod session;
 mod shared;
 mod signals;
 mod status;
+mod wait_timer;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -128,6 +129,7 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
         let (stopped_tx, stopped_rx) = async_std::channel::bounded(1);
         spawn(control::serve(control, Arc::clone(&shared)));
         spawn(reap_idle_servers(Arc::clone(&shared)));
+        spawn(wait_timer::run(Arc::clone(&shared)));
         spawn(supervise(
             Arc::clone(&shared),
             listener,
@@ -210,6 +212,7 @@ async fn supervise(
     for entry in shared.pools() {
         drop(entry.pool.drain_idle());
     }
+    shared.wait_timer.stop();
     let _ = std::fs::remove_file(&control_path);
     info!("qcp stopped");
     let _ = stopped.send(()).await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use qcp_codec::auth::Authentication;
 use qcp_codec::{encode, BackendMessage, Header, Limits, ProtocolVersion, Tag, TransactionStatus};
 
-use super::clients::CancelGate;
+use super::clients::{CancelGate, CancelTarget};
 use super::io::{connect, has_input_or_closed, timeout, write_all, Inbox, ReadError, Socket};
 use crate::auth::{
     md5_response, md5_response_from_hash, SaltedPasswordCache, ScramClient, ScramCredentials,
@@ -149,20 +149,19 @@ pub struct ServerConn {
     pub socket: Socket,
     /// Index of the server in the config's `servers`.
     pub server: usize,
-    /// Where it is (for cancel requests).
+    /// Where it is.
     pub address: SocketAddr,
-    /// BackendKeyData: the backend's process id...
+    /// BackendKeyData: the backend's process id.
     pub pid: i32,
-    /// ...and its cancel secret.
-    pub secret: Vec<u8>,
     /// Current values of the reported parameters (and of parameters qcp set).
     pub params: Params,
     /// The last client expectation `params` was found in line with.
     pub in_line: InLine,
     /// When it was opened.
     pub born: Instant,
-    /// Cancels on their way to this backend.
-    pub cancel_gate: Arc<CancelGate>,
+    /// Where a cancel for this backend goes (its BackendKeyData), and the cancels on their
+    /// way to it.
+    pub cancel: Arc<CancelTarget>,
     /// What the relay keeps about this backend while clients come and go.
     pub relay: RelayState,
 }
@@ -293,11 +292,15 @@ async fn login(
         server,
         address,
         pid: 0,
-        secret: Vec::new(),
         params: Params::new(),
         in_line: InLine::default(),
         born: Instant::now(),
-        cancel_gate: Arc::default(),
+        cancel: Arc::new(CancelTarget {
+            address,
+            pid: 0,
+            secret: Vec::new(),
+            gate: CancelGate::default(),
+        }),
         relay: RelayState::default(),
     };
     let mut scram: Option<ScramClient> = None;
@@ -318,7 +321,12 @@ async fn login(
             }
             BackendMessage::BackendKeyData(key) => {
                 conn.pid = key.pid();
-                conn.secret = key.secret().to_vec();
+                conn.cancel = Arc::new(CancelTarget {
+                    address: conn.address,
+                    pid: key.pid(),
+                    secret: key.secret().to_vec(),
+                    gate: CancelGate::default(),
+                });
             }
             BackendMessage::ReadyForQuery(_) => {
                 inbox.consume(header.frame_len());

@@ -20,7 +20,7 @@ use std::time::Instant;
 use qcp_codec::{encode, BackendMessage, Header, Tag, TransactionStatus, HEADER_LEN};
 use tracing::{debug, info, warn};
 
-use super::clients::{CancelTarget, ClientHandle};
+use super::clients::ClientHandle;
 use super::flow::{Fill, Flow};
 use super::io::{timeout, try_write_pair, write_all, Inbox, Socket};
 use super::link::{self, LinkError};
@@ -848,12 +848,7 @@ impl Session {
         } else {
             conn.in_line.record(&self.wanted, &conn.params);
         }
-        self.handle.set_target(Some(CancelTarget {
-            address: conn.address,
-            pid: conn.pid,
-            secret: conn.secret.clone(),
-            gate: Arc::clone(&conn.cancel_gate),
-        }));
+        self.handle.set_target(Some(Arc::clone(&conn.cancel)));
         shared.stats.active.fetch_add(1, Relaxed);
         debug!(server_pid = conn.pid, "linked");
         conn.relay
@@ -882,7 +877,8 @@ impl Session {
     /// cancel still on its way to it is waited for first: handed to another client, the
     /// connection could have that client's query cancelled.
     async fn give_back(&self, conn: Box<ServerConn>) {
-        conn.cancel_gate
+        conn.cancel
+            .gate
             .wait_idle(self.shared.config.timeouts.cancel_wait)
             .await;
         let (server, born) = (conn.server, conn.born);
@@ -984,13 +980,7 @@ impl Session {
 
 /// Sends a CancelRequest for `conn`'s backend (best effort, bounded).
 pub async fn cancel_backend(conn: &ServerConn) {
-    let target = CancelTarget {
-        address: conn.address,
-        pid: conn.pid,
-        secret: conn.secret.clone(),
-        gate: Arc::clone(&conn.cancel_gate),
-    };
-    super::cancel::send(&target, std::time::Duration::from_secs(2)).await;
+    super::cancel::send(&conn.cancel, std::time::Duration::from_secs(2)).await;
 }
 
 fn frame_error_text(error: FrameError) -> String {

@@ -10,6 +10,7 @@ use qcp_codec::Limits;
 
 use super::clients::ClientRegistry;
 use super::server::{Credentials, ServerConn};
+use super::wait_timer::WaitTimer;
 use crate::arena::Arena;
 use crate::auth::{SaltedPasswordCache, ScramSecret, Secret};
 use crate::config::{Config, UserConfig};
@@ -101,6 +102,8 @@ pub struct Shared {
     pub clients: ClientRegistry,
     /// Counters.
     pub stats: Stats,
+    /// Ends the waits of clients queued for a server connection at `timeouts.query_wait`.
+    pub wait_timer: WaitTimer,
     /// Set once a graceful shutdown has begun.
     shutting_down: AtomicBool,
     /// Set when the shutdown grace period is over: every client is closed now.
@@ -138,6 +141,7 @@ impl Shared {
             health,
             pools: Mutex::new(HashMap::new()),
             users,
+            wait_timer: WaitTimer::default(),
             scram_cache: Arc::new(SaltedPasswordCache::new()),
             clients: ClientRegistry::default(),
             stats: Stats::default(),

@@ -39,7 +39,8 @@ pub enum Grant<C> {
     Open { server: usize },
 }
 
-/// A client's place in the queue for a connection (see [`Pool::checkout`]).
+/// A client's place in the queue for a connection (see [`Pool::checkout`]). It yields the
+/// grant, or `Canceled` once [`Pool::expire`] found its deadline passed.
 pub type Waiting<C> = oneshot::Receiver<Grant<C>>;
 
 /// Outcome of [`Pool::checkout`].
@@ -47,7 +48,7 @@ pub type Waiting<C> = oneshot::Receiver<Grant<C>>;
 pub enum Checkout<C> {
     /// Served at once.
     Now(Grant<C>),
-    /// Every connection is busy: wait on this (with a timeout).
+    /// Every connection is busy: wait on this.
     Wait(Waiting<C>),
 }
 
@@ -63,7 +64,13 @@ struct State<C> {
     idle: Vec<Idle<C>>,
     /// Open connections (idle, lent out, or being opened) per server, indexed like `servers`.
     open: Vec<u32>,
-    waiters: VecDeque<oneshot::Sender<Grant<C>>>,
+    waiters: VecDeque<Waiter<C>>,
+}
+
+struct Waiter<C> {
+    sender: oneshot::Sender<Grant<C>>,
+    /// When it stops waiting (`timeouts.query_wait`); `None` waits for ever.
+    deadline: Option<Instant>,
 }
 
 /// The pool of one (database, user) pair.
@@ -119,14 +126,22 @@ impl<C> Pool<C> {
             idle: u32::try_from(state.idle.len()).unwrap_or(u32::MAX),
             // A waiter that gave up stays queued until a connection is offered to it; it is
             // not waiting any more.
-            waiting: u32::try_from(state.waiters.iter().filter(|w| !w.is_canceled()).count())
-                .unwrap_or(u32::MAX),
+            waiting: u32::try_from(
+                state
+                    .waiters
+                    .iter()
+                    .filter(|w| !w.sender.is_canceled())
+                    .count(),
+            )
+            .unwrap_or(u32::MAX),
         }
     }
 
     /// Asks for a connection: the most recently used idle one, else permission to open one on
-    /// the least-loaded server that has room, else a place in the queue.
-    pub fn checkout(&self, now: Instant) -> Checkout<C> {
+    /// the least-loaded server that has room, else a place in the queue until `deadline`
+    /// (`None`: no limit). The queue's deadlines are enforced by [`Pool::expire`], so that a
+    /// wait needs no timer of its own.
+    pub fn checkout(&self, now: Instant, deadline: Option<Instant>) -> Checkout<C> {
         let mut state = self.lock();
         if state.waiters.is_empty() {
             if let Some(grant) = self.grant_locked(&mut state, now) {
@@ -134,8 +149,18 @@ impl<C> Pool<C> {
             }
         }
         let (sender, receiver) = oneshot::channel();
-        state.waiters.push_back(sender);
+        state.waiters.push_back(Waiter { sender, deadline });
         Checkout::Wait(receiver)
+    }
+
+    /// Ends the waits whose deadline is `now` or earlier (their [`Waiting`] yields `Canceled`)
+    /// and forgets those that gave up; returns the earliest deadline still pending.
+    pub fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut state = self.lock();
+        state
+            .waiters
+            .retain(|w| !w.sender.is_canceled() && w.deadline.is_none_or(|d| d > now));
+        state.waiters.iter().filter_map(|w| w.deadline).min()
     }
 
     /// A connection opened under a [`Grant::Open`] slot failed or was closed: frees the slot
@@ -156,7 +181,7 @@ impl<C> Pool<C> {
         let mut state = self.lock();
         let mut grant = Grant::Idle { conn, server, born };
         while let Some(waiter) = state.waiters.pop_front() {
-            match waiter.send(grant) {
+            match waiter.sender.send(grant) {
                 Ok(()) => return,
                 Err(back) => grant = back,
             }
@@ -274,7 +299,7 @@ impl<C> Pool<C> {
                     self.undo_grant_locked(state, grant, now);
                     return;
                 };
-                match waiter.send(grant) {
+                match waiter.sender.send(grant) {
                     Ok(()) => break,
                     Err(back) => grant = back,
                 }

@@ -23,14 +23,14 @@ fn opens_up_to_pool_size_then_queues() {
     let p = pool(vec![(0, 2)]);
     let t = now();
     assert!(matches!(
-        p.checkout(t),
+        p.checkout(t, None),
         Checkout::Now(Grant::Open { server: 0 })
     ));
     assert!(matches!(
-        p.checkout(t),
+        p.checkout(t, None),
         Checkout::Now(Grant::Open { server: 0 })
     ));
-    let Checkout::Wait(mut w) = p.checkout(t) else {
+    let Checkout::Wait(mut w) = p.checkout(t, None) else {
         panic!("third client must wait")
     };
     assert!((&mut w).now_or_never().is_none());
@@ -55,7 +55,7 @@ fn reuses_the_most_recent_idle_connection() {
     let t = now();
     p.checkin("old", 0, t, t);
     p.checkin("new", 0, t, t);
-    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout(t) else {
+    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout(t, None) else {
         panic!()
     };
     assert_eq!(conn, "new");
@@ -65,11 +65,11 @@ fn reuses_the_most_recent_idle_connection() {
 fn waiters_are_first_come_first_served() {
     let p = pool(vec![(0, 1)]);
     let t = now();
-    let _held = p.checkout(t);
-    let Checkout::Wait(mut a) = p.checkout(t) else {
+    let _held = p.checkout(t, None);
+    let Checkout::Wait(mut a) = p.checkout(t, None) else {
         panic!()
     };
-    let Checkout::Wait(mut b) = p.checkout(t) else {
+    let Checkout::Wait(mut b) = p.checkout(t, None) else {
         panic!()
     };
     p.checkin("x", 0, t, t);
@@ -84,11 +84,11 @@ fn waiters_are_first_come_first_served() {
 fn a_waiter_that_gave_up_is_skipped() {
     let p = pool(vec![(0, 1)]);
     let t = now();
-    let _held = p.checkout(t);
-    let Checkout::Wait(gone) = p.checkout(t) else {
+    let _held = p.checkout(t, None);
+    let Checkout::Wait(gone) = p.checkout(t, None) else {
         panic!()
     };
-    let Checkout::Wait(mut next) = p.checkout(t) else {
+    let Checkout::Wait(mut next) = p.checkout(t, None) else {
         panic!()
     };
     drop(gone);
@@ -104,8 +104,8 @@ fn a_waiter_that_gave_up_is_skipped() {
 fn a_closed_connection_lets_a_waiter_open_a_new_one() {
     let p = pool(vec![(0, 1)]);
     let t = now();
-    let _held = p.checkout(t);
-    let Checkout::Wait(mut w) = p.checkout(t) else {
+    let _held = p.checkout(t, None);
+    let Checkout::Wait(mut w) = p.checkout(t, None) else {
         panic!()
     };
     p.closed(0, t);
@@ -121,7 +121,7 @@ fn new_connections_go_to_the_least_loaded_server() {
     let p = pool(vec![(0, 5), (1, 5)]);
     let t = now();
     let servers: Vec<usize> = (0..4)
-        .map(|_| match p.checkout(t) {
+        .map(|_| match p.checkout(t, None) {
             Checkout::Now(Grant::Open { server }) => server,
             _ => panic!(),
         })
@@ -137,13 +137,13 @@ fn a_server_in_back_off_is_avoided_but_not_abandoned() {
     p.health.failed(0, t);
     for _ in 0..2 {
         assert!(matches!(
-            p.checkout(t),
+            p.checkout(t, None),
             Checkout::Now(Grant::Open { server: 1 })
         ));
     }
     // Server 1 is full: server 0 is tried again rather than making the client wait.
     assert!(matches!(
-        p.checkout(t),
+        p.checkout(t, None),
         Checkout::Now(Grant::Open { server: 0 })
     ));
     // After the back-off it is an ordinary candidate.
@@ -154,13 +154,13 @@ fn a_server_in_back_off_is_avoided_but_not_abandoned() {
 fn a_grant_given_back_is_not_lost() {
     let p = pool(vec![(0, 1)]);
     let t = now();
-    let Checkout::Now(grant) = p.checkout(t) else {
+    let Checkout::Now(grant) = p.checkout(t, None) else {
         panic!()
     };
     p.give_back(grant, t);
     assert_eq!(p.stats().open, 0, "the Open slot is freed");
     p.checkin("c", 0, t, t); // counted nowhere, but the idle list takes it
-    let Checkout::Now(idle) = p.checkout(t) else {
+    let Checkout::Now(idle) = p.checkout(t, None) else {
         panic!()
     };
     p.give_back(idle, t);
@@ -174,7 +174,7 @@ fn reap_closes_idle_and_old_connections() {
     // Two connections opened through the pool, then returned.
     for _ in 0..2 {
         assert!(matches!(
-            p.checkout(t),
+            p.checkout(t, None),
             Checkout::Now(Grant::Open { server: 0 })
         ));
     }
@@ -198,4 +198,45 @@ fn reap_closes_idle_and_old_connections() {
         0,
         "slots freed... of connections that were counted"
     );
+}
+
+#[test]
+fn expire_ends_waits_past_their_deadline_and_reports_the_next() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    let second = Duration::from_secs(1);
+    let _held = p.checkout(t, None);
+    let Checkout::Wait(mut early) = p.checkout(t, Some(t + second)) else {
+        panic!()
+    };
+    let Checkout::Wait(mut patient) = p.checkout(t, None) else {
+        panic!()
+    };
+    let Checkout::Wait(mut late) = p.checkout(t, Some(t + 3 * second)) else {
+        panic!()
+    };
+    assert_eq!(p.expire(t), Some(t + second), "nothing due yet");
+    assert!((&mut early).now_or_never().is_none());
+
+    assert_eq!(p.expire(t + second), Some(t + 3 * second));
+    assert!(
+        matches!((&mut early).now_or_never(), Some(Err(oneshot::Canceled))),
+        "a wait at its deadline ends"
+    );
+    assert!((&mut late).now_or_never().is_none());
+    assert_eq!(p.stats().waiting, 2);
+
+    // The connection goes to the first waiter still there.
+    p.checkin("x", 0, t, t);
+    assert!(matches!(
+        (&mut patient).now_or_never(),
+        Some(Ok(Grant::Idle { .. }))
+    ));
+    assert_eq!(p.expire(t + 2 * second), Some(t + 3 * second));
+    assert_eq!(p.expire(t + 3 * second), None, "no deadline left");
+    assert!(matches!(
+        (&mut late).now_or_never(),
+        Some(Err(oneshot::Canceled))
+    ));
+    assert_eq!(p.stats().waiting, 0);
 }
