@@ -3,14 +3,13 @@
 //! an unknown user and an unknown database, SCRAM pass-through with only a SCRAM secret, and
 //! greetings answered by qcp itself.
 
-mod raw;
 mod support;
 
 use std::time::Duration;
 
 use qcp_codec::auth::Authentication;
 use qcp_codec::{encode, BackendMessage, ProtocolVersion};
-use raw::Raw;
+use support::wire::*;
 use support::*;
 use tokio_postgres::error::{DbError, SqlState};
 
@@ -124,13 +123,13 @@ async fn trust_clients_log_in_without_a_password() {
 async fn each_method_sends_its_own_authentication_request() {
     for (method, expected) in [("scram-sha-256", 10), ("md5", 5), ("trust", 0)] {
         let qcp = with_auth(Setup::session(), method).start();
-        let mut raw = Raw::connect(qcp.addr).await;
+        let mut raw = Wire::connect(qcp.addr).await;
         raw.startup(
             ProtocolVersion::V3_0,
             &[("user", SCRAM_USER.0), ("database", DATABASE)],
         )
         .await;
-        let first = raw.expect().await;
+        let first = raw.next().await;
         let code = match first.decode() {
             BackendMessage::Authentication(Authentication::Ok) => 0,
             BackendMessage::Authentication(Authentication::Md5Password { .. }) => 5,
@@ -190,19 +189,15 @@ async fn unknown_user_is_told_the_same_as_a_wrong_password() {
 
 /// Runs a SCRAM exchange by hand as `user` with `password` and returns the iteration count
 /// and salt of the server-first message and the error that ended it.
-async fn scram_attempt(
-    qcp: &Qcp,
-    user: &str,
-    password: &str,
-) -> (String, String, raw::ErrorFields) {
+async fn scram_attempt(qcp: &Qcp, user: &str, password: &str) -> (String, String, ErrorFields) {
     use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(
         ProtocolVersion::V3_0,
         &[("user", user), ("database", DATABASE)],
     )
     .await;
-    let msg = raw.expect().await;
+    let msg = raw.next().await;
     assert!(
         matches!(
             msg.decode(),
@@ -214,7 +209,7 @@ async fn scram_attempt(
     let mut out = Vec::new();
     encode::sasl_initial_response(&mut out, "SCRAM-SHA-256", Some(scram.message())).unwrap();
     raw.send(&out).await;
-    let msg = raw.expect().await;
+    let msg = raw.next().await;
     let BackendMessage::Authentication(Authentication::SaslContinue(server_first)) = msg.decode()
     else {
         panic!("{user}: expected SASLContinue, got {msg:?}");
@@ -237,7 +232,7 @@ async fn scram_attempt(
         rest.iter().all(|m| m.tag != b'R'),
         "{user}: a failed proof must not get SASLFinal or AuthenticationOk: {rest:?}"
     );
-    (iterations, salt, raw::only_error(&rest))
+    (iterations, salt, only_error(&rest))
 }
 
 /// The unknown user's SCRAM exchange looks like a real one: same iteration count, a salt of
@@ -391,7 +386,7 @@ async fn md5_hash_only_logs_in_to_an_md5_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn later_logins_are_greeted_without_a_server_connection() {
     let qcp = with_auth(Setup::session(), "trust").start();
-    let mut first = Raw::connect(qcp.addr).await;
+    let mut first = Wire::connect(qcp.addr).await;
     first
         .startup(
             ProtocolVersion::V3_0,
@@ -401,14 +396,14 @@ async fn later_logins_are_greeted_without_a_server_connection() {
     let first_greeting = first.read_trust_login().await;
     assert_eq!(opened(&qcp), 1, "the first login learnt the parameters");
     // Session mode: the first client takes that connection and keeps it.
-    assert_eq!(raw::first_column(&first.query("SELECT 1").await), ["1"]);
+    assert_eq!(first_column(&first.query("SELECT 1").await), ["1"]);
     assert_eq!(
         opened(&qcp),
         1,
         "the greeting's connection served the first query"
     );
 
-    let mut second = Raw::connect(qcp.addr).await;
+    let mut second = Wire::connect(qcp.addr).await;
     second
         .startup(
             ProtocolVersion::V3_0,
@@ -437,7 +432,7 @@ async fn later_logins_are_greeted_without_a_server_connection() {
     }
     assert_ne!(first_greeting.pid, second_greeting.pid);
     // Its first query does need a server connection of its own (the other one is taken).
-    assert_eq!(raw::first_column(&second.query("SELECT 2").await), ["2"]);
+    assert_eq!(first_column(&second.query("SELECT 2").await), ["2"]);
     assert_eq!(opened(&qcp), 2);
 }
 
@@ -473,13 +468,13 @@ async fn many_logins_share_one_greeting() {
 
 /// Which authentication request `user` gets first.
 async fn first_auth_request(qcp: &Qcp, user: &str) -> u32 {
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(
         ProtocolVersion::V3_0,
         &[("user", user), ("database", DATABASE)],
     )
     .await;
-    match raw.expect().await.decode() {
+    match raw.next().await.decode() {
         BackendMessage::Authentication(Authentication::Md5Password { .. }) => 5,
         BackendMessage::Authentication(Authentication::Sasl(_)) => 10,
         other => panic!("{user}: unexpected first message {other:?}"),

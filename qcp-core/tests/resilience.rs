@@ -9,10 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use support::wire::Wire;
 use support::*;
-
-/// Bound for every wait on a condition.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The client's backend pid. A simple query: tokio-postgres closes a prepared statement
 /// with a request that expects an answer, and an error arriving while that answer is awaited

@@ -6,11 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::wire::*;
 use support::*;
 use tokio_postgres::SimpleQueryMessage;
-
-/// Bound for every wait on a condition.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The first column of the first row of a simple query's answer.
 fn first_value(messages: &[SimpleQueryMessage]) -> String {
@@ -301,6 +299,64 @@ async fn smart_waiter_times_out_with_53300_and_others_carry_on() {
     waiter_times_out_with_53300(Setup::smart()).await;
 }
 
+/// One timer serves every queued client: a client queued later than another still gets its
+/// own full `query_wait`, neither cut short when the first one's wait ends nor forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_waiter_gets_its_own_full_query_wait() {
+    let qcp = Setup::smart()
+        .pool_size(1)
+        .extra("timeouts:\n  query_wait: 1s\n")
+        .start();
+    let holder = qcp.client().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    let first = qcp.client().await;
+    let second = qcp.client().await;
+
+    let wait = |client: tokio_postgres::Client| async move {
+        let started = Instant::now();
+        let error = client
+            .query_one("SELECT 1", &[])
+            .await
+            .expect_err("no connection frees up within query_wait");
+        (sqlstate_of(&error), started.elapsed(), Instant::now())
+    };
+    let first = tokio::spawn(wait(first));
+    wait_until(
+        "the first client is queued",
+        Duration::from_secs(10),
+        || async { qcp.status_view().waiting == 1 },
+    )
+    .await;
+    // The point is a later deadline: queue the second client 600 ms after the first.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = tokio::spawn(wait(second));
+
+    type Outcome = (Option<String>, Duration, Instant);
+    let ended = |task: tokio::task::JoinHandle<Outcome>| async move {
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the wait ends")
+            .unwrap()
+    };
+    let (first_code, first_waited, first_ended) = ended(first).await;
+    let (second_code, second_waited, second_ended) = ended(second).await;
+    assert_eq!(first_code.as_deref(), Some("53300"));
+    assert_eq!(second_code.as_deref(), Some("53300"));
+    for waited in [first_waited, second_waited] {
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "waited {waited:?}"
+        );
+    }
+    assert!(
+        second_ended >= first_ended + Duration::from_millis(400),
+        "the second wait ended with the first: {:?} after it",
+        second_ended.saturating_duration_since(first_ended)
+    );
+    assert_eq!(qcp.status_view().waiting, 0);
+    holder.batch_execute("COMMIT").await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------
 // 50 MB messages through 16 KB chunks.
 // ---------------------------------------------------------------------------------------
@@ -418,28 +474,38 @@ async fn disconnect_mid_transaction_leaves_nothing(setup: Setup) {
     wait_not_in_transaction(&admin, pid_a).await;
 
     // 2. A row lock held, then the TCP connection just drops (no Terminate).
-    let mut b = Wire::login_to(&qcp, &[]).await;
+    let mut b = Wire::open(&qcp).await;
     let result = b
-        .query(&format!(
+        .query_result(&format!(
             "BEGIN; SELECT note FROM {table} WHERE id = 1 FOR UPDATE"
         ))
         .await;
     assert!(result.errors.is_empty(), "{:?}", result.errors);
     assert_eq!(result.ready, Some(b'T'));
-    let pid_b: i32 = b.value("SELECT pg_backend_pid()").await.parse().unwrap();
+    let pid_b: i32 = b
+        .query_result("SELECT pg_backend_pid()")
+        .await
+        .value()
+        .parse()
+        .unwrap();
     drop(b);
     wait_not_in_transaction(&admin, pid_b).await;
 
     // 3. A row lock held and a long query running, then the TCP connection drops: qcp
     // cancels the query rather than waiting for it (30 s) to notice.
-    let mut c = Wire::login_to(&qcp, &[]).await;
+    let mut c = Wire::open(&qcp).await;
     let result = c
-        .query(&format!(
+        .query_result(&format!(
             "BEGIN; SELECT note FROM {table} WHERE id = 2 FOR UPDATE"
         ))
         .await;
     assert!(result.errors.is_empty(), "{:?}", result.errors);
-    let pid_c: i32 = c.value("SELECT pg_backend_pid()").await.parse().unwrap();
+    let pid_c: i32 = c
+        .query_result("SELECT pg_backend_pid()")
+        .await
+        .value()
+        .parse()
+        .unwrap();
     c.send_query("SELECT pg_sleep(30)").await;
     wait_until("the long query runs", WAIT, || async {
         backend_state(&admin, pid_c)
@@ -519,7 +585,7 @@ const HOSTILE: &str = "x'); DROP TABLE qcp_hostile_t; --\\";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_startup_parameters_reach_the_server_connection() {
     let qcp = Setup::session().start();
-    let mut wire = Wire::login_to(
+    let mut wire = Wire::open_with(
         &qcp,
         &[
             ("application_name", "qcp-startup-test"),
@@ -532,7 +598,8 @@ async fn session_startup_parameters_reach_the_server_connection() {
     .await;
     // The greeting already shows the client's own values.
     let greeted = |name: &str| {
-        wire.params
+        wire.greeting
+            .params
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
@@ -565,7 +632,7 @@ async fn session_startup_parameters_reach_the_server_connection() {
         wire.value("SELECT '2024-03-01'::date::text").await,
         "01/03/2024"
     );
-    let result = wire.query("SELECT pg_sleep(5)").await;
+    let result = wire.query_result("SELECT pg_sleep(5)").await;
     assert_eq!(result.errors.len(), 1, "{:?}", result.errors);
     assert_eq!(result.errors[0].code, "57014");
     assert!(result.errors[0].message.contains("statement timeout"));
@@ -633,7 +700,7 @@ async fn session_hostile_application_name_is_applied_literally() {
         )
         .await
         .unwrap();
-    let mut wire = Wire::login_to(&qcp, &[("application_name", HOSTILE)]).await;
+    let mut wire = Wire::open_with(&qcp, &[("application_name", HOSTILE)]).await;
     assert_eq!(wire.value("SHOW application_name").await, HOSTILE);
     let rows: i64 = wire
         .value("SELECT count(*) FROM qcp_hostile_t")
@@ -642,7 +709,7 @@ async fn session_hostile_application_name_is_applied_literally() {
         .unwrap();
     assert!(rows >= 1);
     // The same through `options`, where a backslash escapes the next character.
-    let mut wire = Wire::login_to(
+    let mut wire = Wire::open_with(
         &qcp,
         &[(
             "options",
@@ -666,8 +733,8 @@ async fn session_hostile_application_name_is_applied_literally() {
 async fn smart_startup_parameters_follow_each_client_across_a_shared_backend() {
     // pool_size 1: three clients with different start-up settings take turns on one backend.
     let qcp = Setup::smart().pool_size(1).start();
-    let mut plain = Wire::login_to(&qcp, &[]).await;
-    let mut tokyo = Wire::login_to(
+    let mut plain = Wire::open(&qcp).await;
+    let mut tokyo = Wire::open_with(
         &qcp,
         &[
             ("application_name", "smart-tokyo"),
@@ -679,7 +746,7 @@ async fn smart_startup_parameters_follow_each_client_across_a_shared_backend() {
         ],
     )
     .await;
-    let mut paris = Wire::login_to(
+    let mut paris = Wire::open_with(
         &qcp,
         &[
             ("application_name", "smart-paris"),
@@ -690,7 +757,7 @@ async fn smart_startup_parameters_follow_each_client_across_a_shared_backend() {
     .await;
     let defaults = {
         let row = plain
-            .query("SELECT current_setting('TimeZone'), current_setting('statement_timeout'), current_setting('search_path'), current_setting('application_name'), current_setting('DateStyle')")
+            .query_result("SELECT current_setting('TimeZone'), current_setting('statement_timeout'), current_setting('search_path'), current_setting('application_name'), current_setting('DateStyle')")
             .await;
         row.rows[0].clone()
     };
@@ -702,7 +769,7 @@ async fn smart_startup_parameters_follow_each_client_across_a_shared_backend() {
             ("paris", &mut paris),
         ] {
             let result = wire
-                .query("SELECT current_setting('TimeZone'), current_setting('statement_timeout'), current_setting('search_path'), current_setting('application_name'), current_setting('DateStyle'), pg_backend_pid()::text")
+                .query_result("SELECT current_setting('TimeZone'), current_setting('statement_timeout'), current_setting('search_path'), current_setting('application_name'), current_setting('DateStyle'), pg_backend_pid()::text")
                 .await;
             assert!(result.errors.is_empty(), "{name}: {:?}", result.errors);
             let mut row = result.rows[0].clone();
@@ -781,7 +848,7 @@ async fn cancel_reaches_the_running_query(setup: Setup) {
     );
 
     // Wrong keys cancel nothing.
-    let mut wire = Wire::login_to(&qcp, &[]).await;
+    let mut wire = Wire::open(&qcp).await;
     let wire_pid: i32 = wire.value("SELECT pg_backend_pid()").await.parse().unwrap();
     wire.send_query("SELECT pg_sleep(30)").await;
     wait_until("the second pg_sleep runs", WAIT, || async {
@@ -790,20 +857,21 @@ async fn cancel_reaches_the_running_query(setup: Setup) {
             .is_some_and(|(state, event)| state == "active" && event == "PgSleep")
     })
     .await;
-    let mut wrong_secret = wire.secret.clone();
+    let key = wire.key();
+    let mut wrong_secret = key.1.clone();
     wrong_secret[0] ^= 0x55;
-    send_cancel(qcp.addr, wire.pid, &wrong_secret).await;
-    send_cancel(qcp.addr, wire.pid.wrapping_add(1), &wire.secret).await;
+    send_cancel(qcp.addr, &(key.0, wrong_secret)).await;
+    send_cancel(qcp.addr, &(key.0.wrapping_add(1), key.1.clone())).await;
     // qcp has closed both cancel connections: whatever it did is done. The query still runs.
     let (state, event) = backend_state(&admin, wire_pid).await.unwrap();
     assert_eq!((state.as_str(), event.as_str()), ("active", "PgSleep"));
     // A cancel for an idle client (one that never asked anything, and one whose query is
     // over) reaches nobody, and does not linger to hit a later query.
-    let mut idle = Wire::login_to(&qcp, &[]).await;
-    send_cancel(qcp.addr, idle.pid, &idle.secret).await;
-    let mut done = Wire::login_to(&qcp, &[]).await;
+    let mut idle = Wire::open(&qcp).await;
+    send_cancel(qcp.addr, &idle.key()).await;
+    let mut done = Wire::open(&qcp).await;
     assert_eq!(done.value("SELECT 9").await, "9");
-    send_cancel(qcp.addr, done.pid, &done.secret).await;
+    send_cancel(qcp.addr, &done.key()).await;
     let (state, event) = backend_state(&admin, wire_pid).await.unwrap();
     assert_eq!((state.as_str(), event.as_str()), ("active", "PgSleep"));
     assert_eq!(idle.value("SELECT 8").await, "8");
@@ -811,7 +879,7 @@ async fn cancel_reaches_the_running_query(setup: Setup) {
 
     // The right key does cancel it.
     let started = Instant::now();
-    send_cancel(qcp.addr, wire.pid, &wire.secret).await;
+    send_cancel(qcp.addr, &key).await;
     let result = wire.read_result().await;
     assert_eq!(result.errors.len(), 1, "{:?}", result.errors);
     assert_eq!(result.errors[0].code, "57014");

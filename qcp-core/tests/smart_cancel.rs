@@ -3,25 +3,23 @@
 //! runs later on the same backend, even when the cancel races the end of the query; a client
 //! still waiting for a backend can be cancelled too.
 
-mod pipe;
-mod raw;
 mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pipe::*;
+use support::wire::*;
 use support::*;
 
-fn assert_only(messages: &[raw::Msg], value: &str) {
+fn assert_only(messages: &[Msg], value: &str) {
     assert_eq!(tags(messages), "TDCZ", "{messages:?}");
     assert_eq!(first_column(messages), [value]);
     assert_eq!(ready_status(messages), b'I');
 }
 
 /// Reads up to ReadyForQuery, failing the test if that takes longer than `limit`.
-async fn ready_within(conn: &mut Conn, limit: Duration, what: &str) -> Vec<raw::Msg> {
+async fn ready_within(conn: &mut Wire, limit: Duration, what: &str) -> Vec<Msg> {
     tokio::time::timeout(limit, conn.until_ready())
         .await
         .unwrap_or_else(|_| panic!("{what}: no ReadyForQuery within {limit:?}"))
@@ -34,7 +32,7 @@ async fn ready_within(conn: &mut Conn, limit: Duration, what: &str) -> Vec<raw::
 async fn smart_cancel_stops_the_running_query_within_a_second() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
     let key = a.key();
 
@@ -44,12 +42,12 @@ async fn smart_cancel_stops_the_running_query_within_a_second() {
     wait_running(&admin, pid, "PgSleep").await;
     let mut wrong = key.clone();
     wrong.1[0] ^= 0x5a;
-    cancel(qcp.addr, &wrong).await;
-    cancel(qcp.addr, &(key.0.wrapping_add(1), key.1.clone())).await;
+    send_cancel(qcp.addr, &wrong).await;
+    send_cancel(qcp.addr, &(key.0.wrapping_add(1), key.1.clone())).await;
     let (state, event) = backend_state(&admin, pid).await.unwrap();
     assert_eq!((state.as_str(), event.as_str()), ("active", "PgSleep"));
     let started = Instant::now();
-    cancel(qcp.addr, &key).await;
+    send_cancel(qcp.addr, &key).await;
     let cancelled = ready_within(&mut a, Duration::from_secs(1), "cancel").await;
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(tags(&cancelled), "TEZ");
@@ -61,7 +59,7 @@ async fn smart_cancel_stops_the_running_query_within_a_second() {
     a.send(&Batch::new().extended("SELECT pg_sleep(30)", &[]).bytes)
         .await;
     wait_running(&admin, pid, "PgSleep").await;
-    cancel(qcp.addr, &key).await;
+    send_cancel(qcp.addr, &key).await;
     let cancelled = ready_within(&mut a, Duration::from_secs(1), "extended cancel").await;
     assert_eq!(tags(&cancelled), "12EZ");
     assert_eq!(error_codes(&cancelled), ["57014"]);
@@ -72,7 +70,7 @@ async fn smart_cancel_stops_the_running_query_within_a_second() {
     a.send(&Batch::new().query("SELECT pg_sleep(30)").bytes)
         .await;
     wait_running(&admin, pid, "PgSleep").await;
-    cancel(qcp.addr, &key).await;
+    send_cancel(qcp.addr, &key).await;
     let cancelled = ready_within(&mut a, Duration::from_secs(1), "cancel in a transaction").await;
     assert_eq!(error_codes(&cancelled), ["57014"]);
     assert_eq!(ready_status(&cancelled), b'E');
@@ -88,8 +86,8 @@ async fn smart_cancel_stops_the_running_query_within_a_second() {
 async fn smart_cancel_after_the_backend_went_back_cancels_nothing() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
     wait_all_released(&qcp).await;
 
@@ -100,7 +98,7 @@ async fn smart_cancel_after_the_backend_went_back_cancels_nothing() {
     )
     .await;
     wait_running(&admin, pid, "PgSleep").await;
-    cancel(qcp.addr, &a.key()).await;
+    send_cancel(qcp.addr, &a.key()).await;
     // qcp closed the cancel connection: whatever it did is done. B's query still runs.
     let (state, event) = backend_state(&admin, pid).await.unwrap();
     assert_eq!((state.as_str(), event.as_str()), ("active", "PgSleep"));
@@ -119,8 +117,8 @@ async fn smart_cancel_of_a_client_waiting_for_a_backend_answers_57014() {
         .pool_size(1)
         .extra("timeouts:\n  query_wait: 30s\n")
         .start();
-    let mut holder = Conn::open(&qcp).await;
-    let mut waiter = Conn::open(&qcp).await;
+    let mut holder = Wire::open(&qcp).await;
+    let mut waiter = Wire::open(&qcp).await;
     assert_eq!(ready_status(&holder.query("BEGIN").await), b'T');
 
     // Raw simple Query.
@@ -129,7 +127,7 @@ async fn smart_cancel_of_a_client_waiting_for_a_backend_answers_57014() {
         .await;
     wait_queued(&qcp, 1).await;
     let started = Instant::now();
-    cancel(qcp.addr, &waiter.key()).await;
+    send_cancel(qcp.addr, &waiter.key()).await;
     let answer = ready_within(&mut waiter, Duration::from_secs(5), "queued cancel").await;
     assert!(started.elapsed() < Duration::from_secs(5));
     let errors = errors(&answer);
@@ -149,7 +147,7 @@ async fn smart_cancel_of_a_client_waiting_for_a_backend_answers_57014() {
         )
         .await;
     wait_queued(&qcp, 1).await;
-    cancel(qcp.addr, &waiter.key()).await;
+    send_cancel(qcp.addr, &waiter.key()).await;
     let answer = ready_within(
         &mut waiter,
         Duration::from_secs(5),
@@ -203,8 +201,8 @@ async fn smart_cancel_of_a_client_waiting_for_a_backend_answers_57014() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_cancel_racing_the_end_of_a_query_never_hits_the_next_client() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
     let key = a.key();
     let mut a_cancelled = 0;
@@ -229,7 +227,7 @@ async fn smart_cancel_racing_the_end_of_a_query_never_hits_the_next_client() {
                 tokio::time::sleep(lead).await;
                 let mut sent = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    cancel(addr, &key).await;
+                    send_cancel(addr, &key).await;
                     sent += 1;
                 }
                 sent

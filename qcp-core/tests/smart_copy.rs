@@ -3,15 +3,13 @@
 //! A client inside a COPY holds its backend; it is given back at the ReadyForQuery(I) that
 //! ends it, and a second client of a one-connection pool is the witness.
 
-mod pipe;
-mod raw;
 mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipe::*;
+use support::wire::*;
 use support::*;
 
 /// Creates `table (x int, s text)` owned by the test user, straight on PostgreSQL.
@@ -47,10 +45,7 @@ async fn contents(admin: &tokio_postgres::Client, table: &str) -> Vec<String> {
         .collect()
 }
 
-fn spawn_query(
-    mut conn: Conn,
-    sql: &'static str,
-) -> tokio::task::JoinHandle<(Conn, Vec<raw::Msg>)> {
+fn spawn_query(mut conn: Wire, sql: &'static str) -> tokio::task::JoinHandle<(Wire, Vec<Msg>)> {
     tokio::spawn(async move {
         let messages = conn.query(sql).await;
         (conn, messages)
@@ -64,7 +59,7 @@ async fn finish<T>(task: tokio::task::JoinHandle<T>) -> T {
         .expect("the waiting client's task")
 }
 
-fn assert_only(messages: &[raw::Msg], value: &str) {
+fn assert_only(messages: &[Msg], value: &str) {
     assert_eq!(tags(messages), "TDCZ", "{messages:?}");
     assert_eq!(first_column(messages), [value]);
     assert_eq!(ready_status(messages), b'I');
@@ -83,8 +78,8 @@ async fn smart_copy_in_simple_holds_the_backend_until_it_ends() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
     fresh_table(&admin, table).await;
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     a.send(
@@ -146,8 +141,8 @@ async fn smart_copy_in_extended_releases_after_the_sync_that_follows_copy_done()
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
     fresh_table(&admin, table).await;
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let copy = format!("COPY {table} FROM STDIN");
 
     for (round, early_sync) in [(1, false), (2, true)] {
@@ -239,8 +234,8 @@ async fn smart_copy_in_simple_failure_drops_the_late_copy_tail() {
     let admin = admin().await;
     fresh_table(&admin, table_a).await;
     fresh_table(&admin, table_b).await;
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
 
     a.send(
         &Batch::new()
@@ -328,8 +323,8 @@ async fn smart_copy_in_extended_failure_waits_for_the_sync() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
     fresh_table(&admin, table).await;
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     a.send(
@@ -380,8 +375,8 @@ async fn smart_copy_fail_from_the_client_in_both_protocols() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
     fresh_table(&admin, table).await;
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let copy = format!("COPY {table} FROM STDIN");
 
     a.send(&Batch::new().query(&copy).bytes).await;
@@ -446,12 +441,12 @@ async fn smart_copy_fail_from_the_client_in_both_protocols() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_copy_out_in_both_protocols() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let copy = "COPY (SELECT g FROM generate_series(1, 1000) g) TO STDOUT";
 
-    let check = |messages: &[raw::Msg]| {
-        let data: Vec<&raw::Msg> = messages.iter().filter(|m| m.tag == b'd').collect();
+    let check = |messages: &[Msg]| {
+        let data: Vec<&Msg> = messages.iter().filter(|m| m.tag == b'd').collect();
         assert_eq!(data.len(), 1000);
         assert_eq!(data[0].body, b"1\n");
         assert_eq!(data[999].body, b"1000\n");
@@ -504,7 +499,7 @@ async fn smart_copy_out_100mb_to_a_slow_reader_uses_bounded_memory() {
     const ROWS: usize = 100_000;
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open_small_buffer(&qcp).await;
+    let mut a = Wire::open_small_buffer(&qcp).await;
     let pid = a.backend_pid().await;
     wait_all_released(&qcp).await;
 
@@ -558,8 +553,8 @@ async fn smart_copy_out_100mb_to_a_slow_reader_uses_bounded_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_function_call_is_answered_and_released() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let oid = |name: &str| format!("SELECT '{name}'::regproc::oid");
     let int4pl: u32 = a.value(&oid("int4pl")).await.parse().unwrap();
     let int4div: u32 = a.value(&oid("int4div")).await.parse().unwrap();

@@ -3,15 +3,12 @@
 //! refused start-ups, login errors, the pool wait timeout (FATAL 53300, never a
 //! ReadyForQuery the client did not ask for), and backends terminated by the server.
 
-mod pipe;
-mod raw;
 mod support;
 
 use std::time::{Duration, Instant};
 
-use pipe::*;
 use qcp_codec::{encode, ProtocolVersion};
-use raw::Raw;
+use support::wire::*;
 use support::*;
 
 /// Smart mode with `trust` (the bytes of the start-up are exactly the test's).
@@ -24,19 +21,15 @@ fn trusting_smart() -> Setup {
 
 const LOGIN: [(&str, &str); 2] = [("user", SCRAM_USER.0), ("database", DATABASE)];
 
-fn raw_query(sql: &str) -> Vec<u8> {
-    Batch::new().query(sql).bytes
-}
-
 /// Reads until qcp closes and checks it sent exactly one FATAL with `code` and nothing that
 /// looks like a login or a ReadyForQuery.
-async fn assert_fatal_then_closed(raw: &mut Raw, code: &str) -> raw::ErrorFields {
+async fn assert_fatal_then_closed(raw: &mut Wire, code: &str) -> ErrorFields {
     let messages = raw.until_closed().await;
     assert!(
         messages.iter().all(|m| m.tag == b'E'),
         "only the error may come: {messages:?}"
     );
-    let error = raw::only_error(&messages);
+    let error = only_error(&messages);
     assert_eq!(error.severity, "FATAL", "{error:?}");
     assert_eq!(error.code, code, "{error:?}");
     error
@@ -49,7 +42,7 @@ async fn smart_negotiated_and_3_2_clients_share_the_backend_and_cancel() {
     let qcp = trusting_smart().pool_size(1).start();
     let admin = admin().await;
 
-    let mut greased = Raw::connect(qcp.addr).await;
+    let mut greased = Wire::connect(qcp.addr).await;
     let mut params = LOGIN.to_vec();
     params.push(("_pq_.foo", "1"));
     greased
@@ -68,33 +61,33 @@ async fn smart_negotiated_and_3_2_clients_share_the_backend_and_cancel() {
         Some((ProtocolVersion::V3_2, vec!["_pq_.foo".to_owned()]))
     );
 
-    let mut v32 = Raw::connect(qcp.addr).await;
+    let mut v32 = Wire::connect(qcp.addr).await;
     v32.startup(ProtocolVersion::V3_2, &LOGIN).await;
     let key32 = v32.read_trust_login().await;
     assert_eq!(key32.secret.len(), 32);
 
-    let mut v30 = Raw::connect(qcp.addr).await;
+    let mut v30 = Wire::connect(qcp.addr).await;
     v30.startup(ProtocolVersion::V3_0, &LOGIN).await;
     assert_eq!(v30.read_trust_login().await.secret.len(), 4);
 
     let mut pids = Vec::new();
     for raw in [&mut greased, &mut v32, &mut v30] {
-        pids.push(raw::first_column(&raw.query("SELECT pg_backend_pid()").await)[0].clone());
+        pids.push(first_column(&raw.query("SELECT pg_backend_pid()").await)[0].clone());
     }
-    pids.push(raw::first_column(&greased.query("SELECT pg_backend_pid()").await)[0].clone());
+    pids.push(first_column(&greased.query("SELECT pg_backend_pid()").await)[0].clone());
     pids.dedup();
     assert_eq!(pids.len(), 1, "one backend for all: {pids:?}");
     let pid: i32 = pids[0].parse().unwrap();
 
-    v32.send(&raw_query("SELECT pg_sleep(30)")).await;
+    v32.send_query("SELECT pg_sleep(30)").await;
     wait_running(&admin, pid, "PgSleep").await;
-    cancel(qcp.addr, &(key32.pid, key32.secret.clone())).await;
-    let cancelled = tokio::time::timeout(Duration::from_secs(5), v32.read_until_ready())
+    send_cancel(qcp.addr, &key32.key()).await;
+    let cancelled = tokio::time::timeout(Duration::from_secs(5), v32.until_ready())
         .await
         .expect("the 32-byte key cancelled the query");
-    assert_eq!(raw::only_error(&cancelled).code, "57014");
+    assert_eq!(only_error(&cancelled).code, "57014");
     assert_eq!(
-        raw::first_column(&v30.query("SELECT 'v30 after'").await),
+        first_column(&v30.query("SELECT 'v30 after'").await),
         ["v30 after"]
     );
     wait_all_released(&qcp).await;
@@ -110,7 +103,7 @@ async fn smart_malformed_start_ups_and_messages_are_fatal_08p01() {
     let mut stuffed = Vec::new();
     encode::ssl_request(&mut stuffed);
     encode::startup(&mut stuffed, ProtocolVersion::V3_0, &LOGIN).unwrap();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.send(&stuffed).await;
     let first = raw.read_byte().await.expect("an answer before closing");
     assert_ne!(first, b'S');
@@ -123,22 +116,22 @@ async fn smart_malformed_start_ups_and_messages_are_fatal_08p01() {
     let long = "a".repeat(10_050);
     let mut params = LOGIN.to_vec();
     params.push(("application_name", &long));
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_0, &params).await;
     assert_fatal_then_closed(&mut raw, "08P01").await;
     assert_eq!(status_count(&qcp.status(), "logins"), 0);
 
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_0, &LOGIN).await;
     raw.read_trust_login().await;
-    assert_eq!(raw::first_column(&raw.query("SELECT 1").await), ["1"]);
+    assert_eq!(first_column(&raw.query("SELECT 1").await), ["1"]);
     raw.send(b"Q\0\0\0\x03").await;
     assert_fatal_then_closed(&mut raw, "08P01").await;
 
-    let mut next = Raw::connect(qcp.addr).await;
+    let mut next = Wire::connect(qcp.addr).await;
     next.startup(ProtocolVersion::V3_0, &LOGIN).await;
     next.read_trust_login().await;
-    assert_eq!(raw::first_column(&next.query("SELECT 2").await), ["2"]);
+    assert_eq!(first_column(&next.query("SELECT 2").await), ["2"]);
     wait_all_released(&qcp).await;
 }
 
@@ -188,10 +181,10 @@ async fn smart_pool_wait_timeout_is_fatal_53300_without_ready_for_query() {
         .pool_size(1)
         .extra("timeouts:\n  query_wait: 1s\n")
         .start();
-    let mut holder = Conn::open(&qcp).await;
+    let mut holder = Wire::open(&qcp).await;
     assert_eq!(ready_status(&holder.query("BEGIN").await), b'T');
 
-    let check = |messages: Vec<raw::Msg>, waited: Duration| {
+    let check = |messages: Vec<Msg>, waited: Duration| {
         assert_eq!(tags(&messages), "E", "only the FATAL: {messages:?}");
         let error = messages[0].error();
         assert_eq!(
@@ -205,7 +198,7 @@ async fn smart_pool_wait_timeout_is_fatal_53300_without_ready_for_query() {
         );
     };
 
-    let mut extended = Conn::open(&qcp).await;
+    let mut extended = Wire::open(&qcp).await;
     let started = Instant::now();
     extended
         .send(
@@ -221,9 +214,9 @@ async fn smart_pool_wait_timeout_is_fatal_53300_without_ready_for_query() {
     let messages = extended.until_closed().await;
     check(messages, started.elapsed());
 
-    let mut simple = Conn::open(&qcp).await;
+    let mut simple = Wire::open(&qcp).await;
     let started = Instant::now();
-    simple.send(&raw_query("SELECT 1")).await;
+    simple.send_query("SELECT 1").await;
     let messages = simple.until_closed().await;
     check(messages, started.elapsed());
 
@@ -238,7 +231,7 @@ async fn smart_pool_wait_timeout_is_fatal_53300_without_ready_for_query() {
 async fn smart_backend_killed_while_idle_in_the_pool_is_replaced() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let mut pid = a.backend_pid().await;
     for _ in 0..2 {
         wait_all_released(&qcp).await;
@@ -271,7 +264,7 @@ async fn smart_backend_killed_while_idle_in_the_pool_is_replaced() {
 async fn smart_backend_killed_mid_transaction_closes_the_client_with_the_fatal() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let began = a.query("BEGIN; SELECT pg_backend_pid()").await;
     assert_eq!(ready_status(&began), b'T');
     let pid: i32 = first_column(&began)[0].parse().unwrap();
@@ -290,7 +283,7 @@ async fn smart_backend_killed_mid_transaction_closes_the_client_with_the_fatal()
     );
     assert!(!messages.iter().any(|m| m.tag == b'Z'));
 
-    let mut b = Conn::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let fresh = b.backend_pid().await;
     assert_ne!(fresh, pid);
     wait_all_released(&qcp).await;

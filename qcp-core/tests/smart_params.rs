@@ -2,27 +2,25 @@
 //! server connection to the next (PROTOCOL.md §6, §8 scenario 24). pool_size 2, and which
 //! backend a client gets is forced by holding the other one in a transaction.
 
-mod pipe;
-mod raw;
 mod support;
 
-use pipe::*;
+use support::wire::*;
 use support::*;
 
 /// Starts a transaction on `conn` and returns the backend it got (held until [`unhold`]).
-async fn hold(conn: &mut Conn) -> i32 {
+async fn hold(conn: &mut Wire) -> i32 {
     let messages = conn.query("BEGIN; SELECT pg_backend_pid()").await;
     assert_eq!(ready_status(&messages), b'T');
     first_column(&messages)[0].parse().unwrap()
 }
 
-async fn unhold(conn: &mut Conn) {
+async fn unhold(conn: &mut Wire) {
     let messages = conn.query("COMMIT").await;
     assert_eq!(ready_status(&messages), b'I');
 }
 
 /// (TimeZone, DateStyle, application_name, backend pid) as the client's transaction sees them.
-async fn settings(conn: &mut Conn) -> (String, String, String, i32) {
+async fn settings(conn: &mut Wire) -> (String, String, String, i32) {
     let rows = conn
         .rows("SELECT current_setting('TimeZone'), current_setting('DateStyle'), current_setting('application_name'), pg_backend_pid()::text")
         .await;
@@ -35,8 +33,8 @@ async fn settings(conn: &mut Conn) -> (String, String, String, i32) {
     )
 }
 
-fn greeting_value(conn: &Conn, name: &str) -> String {
-    conn.wire
+fn greeting_value(conn: &Wire, name: &str) -> String {
+    conn.greeting
         .params
         .iter()
         .find(|(n, _)| n == name)
@@ -65,10 +63,10 @@ async fn smart_session_parameters_follow_the_client_across_backends() {
         ))
         .await
         .unwrap();
-    let mut h1 = Conn::open(&qcp).await;
-    let mut h2 = Conn::open(&qcp).await;
-    let mut a = Conn::open_with(&qcp, &[("application_name", "smart-params-a")]).await;
-    let mut b = Conn::open_with(
+    let mut h1 = Wire::open(&qcp).await;
+    let mut h2 = Wire::open(&qcp).await;
+    let mut a = Wire::open_with(&qcp, &[("application_name", "smart-params-a")]).await;
+    let mut b = Wire::open_with(
         &qcp,
         &[
             ("application_name", "smart-params-b"),
@@ -76,7 +74,7 @@ async fn smart_session_parameters_follow_the_client_across_backends() {
         ],
     )
     .await;
-    let mut c = Conn::open(&qcp).await;
+    let mut c = Wire::open(&qcp).await;
     let default_tz = greeting_value(&c, "TimeZone");
     let default_ds = greeting_value(&c, "DateStyle");
     assert_ne!(default_tz, "Asia/Tokyo");
@@ -177,9 +175,9 @@ async fn smart_session_parameters_follow_the_client_across_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_rolled_back_local_and_failed_sets_do_not_follow_the_client() {
     let qcp = Setup::smart().pool_size(2).start();
-    let mut h1 = Conn::open(&qcp).await;
-    let mut h2 = Conn::open(&qcp).await;
-    let mut a = Conn::open_with(&qcp, &[("TimeZone", "Europe/Lisbon")]).await;
+    let mut h1 = Wire::open(&qcp).await;
+    let mut h2 = Wire::open(&qcp).await;
+    let mut a = Wire::open_with(&qcp, &[("TimeZone", "Europe/Lisbon")]).await;
 
     let x = hold(&mut h1).await;
     let y = hold(&mut h2).await;
@@ -226,9 +224,9 @@ async fn smart_rolled_back_local_and_failed_sets_do_not_follow_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_reset_follows_the_client_to_the_next_backend() {
     let qcp = Setup::smart().pool_size(2).start();
-    let mut h1 = Conn::open(&qcp).await;
-    let mut h2 = Conn::open(&qcp).await;
-    let mut a = Conn::open_with(&qcp, &[("TimeZone", "Europe/Lisbon")]).await;
+    let mut h1 = Wire::open(&qcp).await;
+    let mut h2 = Wire::open(&qcp).await;
+    let mut a = Wire::open_with(&qcp, &[("TimeZone", "Europe/Lisbon")]).await;
 
     let x = hold(&mut h1).await;
     let y = hold(&mut h2).await;

@@ -8,20 +8,15 @@
 //! qcp is the witness that the first still holds the connection, and a second client getting
 //! exactly its own rows is the witness that nothing of the first leaked.
 
-mod pipe;
-mod raw;
 mod support;
 
 use std::time::Duration;
 
-use pipe::*;
+use support::wire::*;
 use support::*;
 
 /// A second client's query, run in the background; returns the client and its messages.
-fn spawn_query(
-    mut conn: Conn,
-    sql: &'static str,
-) -> tokio::task::JoinHandle<(Conn, Vec<raw::Msg>)> {
+fn spawn_query(mut conn: Wire, sql: &'static str) -> tokio::task::JoinHandle<(Wire, Vec<Msg>)> {
     tokio::spawn(async move {
         let messages = conn.query(sql).await;
         (conn, messages)
@@ -29,7 +24,7 @@ fn spawn_query(
 }
 
 /// Awaits a background query (bounded).
-async fn finish(task: tokio::task::JoinHandle<(Conn, Vec<raw::Msg>)>) -> (Conn, Vec<raw::Msg>) {
+async fn finish(task: tokio::task::JoinHandle<(Wire, Vec<Msg>)>) -> (Wire, Vec<Msg>) {
     tokio::time::timeout(WAIT, task)
         .await
         .expect("the waiting client is served")
@@ -88,7 +83,7 @@ fn owned(view: (&str, &str, bool)) -> Option<(String, String, bool)> {
 }
 
 /// Checks that `messages` are exactly one query's answer of `value` (no stale rows).
-fn assert_only(messages: &[raw::Msg], value: &str) {
+fn assert_only(messages: &[Msg], value: &str) {
     assert_eq!(tags(messages), "TDCZ", "{messages:?}");
     assert_eq!(first_column(messages), [value]);
     assert_eq!(ready_status(messages), b'I');
@@ -104,8 +99,8 @@ fn assert_only(messages: &[raw::Msg], value: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_link_is_taken_at_the_first_request_and_given_back_when_idle() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     assert_eq!(
         active(&qcp),
         0,
@@ -158,7 +153,7 @@ async fn smart_release_waits_until_every_byte_reached_the_client() {
     };
     let qcp = setup.start();
     let admin = admin().await;
-    let mut a = Conn::open_small_buffer(&qcp).await;
+    let mut a = Wire::open_small_buffer(&qcp).await;
     let pid = a.backend_pid().await;
     wait_all_released(&qcp).await;
 
@@ -185,7 +180,7 @@ async fn smart_release_waits_until_every_byte_reached_the_client() {
     .await;
     assert_eq!(active(&qcp), 1, "A's bytes are not all written yet");
 
-    let b = Conn::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let waiter = spawn_query(b, "SELECT pg_backend_pid()");
     wait_queued(&qcp, 1).await;
     assert_eq!(active(&qcp), 1);
@@ -209,8 +204,8 @@ async fn smart_release_waits_until_every_byte_reached_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_two_queries_in_one_write_release_after_the_second() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     a.send(
@@ -242,8 +237,8 @@ async fn smart_two_queries_in_one_write_release_after_the_second() {
 /// the last.
 async fn pipelined_batches_release_after_the_last_sync(count: usize, sleep: &str, describe: bool) {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     let sql = format!("SELECT $1::int FROM pg_sleep({sleep})");
@@ -304,8 +299,8 @@ async fn smart_pipeline_of_twenty_syncs_releases_after_the_last() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_bind_error_mid_pipeline_skips_only_to_its_sync() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     a.send(
@@ -348,8 +343,8 @@ async fn smart_bind_error_mid_pipeline_skips_only_to_its_sync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_execute_error_skips_the_rest_of_its_batch_like_the_server() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     a.send(
@@ -389,8 +384,8 @@ async fn smart_execute_error_skips_the_rest_of_its_batch_like_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_query_error_mid_pipeline_aborts_only_that_query() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     a.send(
@@ -429,8 +424,8 @@ async fn smart_query_error_mid_pipeline_aborts_only_that_query() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_error_then_flush_pause_then_sync() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     a.send(
@@ -498,8 +493,8 @@ async fn smart_error_then_flush_pause_then_sync() {
 async fn smart_flush_without_sync_keeps_the_backend() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open_with(&qcp, &[("application_name", "smart-flush-keep-a")]).await;
-    let b = Conn::open_with(&qcp, &[("application_name", "smart-flush-keep-b")]).await;
+    let mut a = Wire::open_with(&qcp, &[("application_name", "smart-flush-keep-a")]).await;
+    let b = Wire::open_with(&qcp, &[("application_name", "smart-flush-keep-b")]).await;
 
     a.send(
         &Batch::new()
@@ -572,8 +567,8 @@ async fn smart_insert_then_flush_commits_once_at_the_sync() {
         ))
         .await
         .unwrap();
-    let mut a = Conn::open_with(&qcp, &[("application_name", "smart-flush-insert")]).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open_with(&qcp, &[("application_name", "smart-flush-insert")]).await;
+    let b = Wire::open(&qcp).await;
 
     a.send(
         &Batch::new()
@@ -650,8 +645,8 @@ async fn locks_on(admin: &tokio_postgres::Client, table: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_flush_only_rounds_stay_on_one_backend_until_the_sync() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     let pid_sql = "SELECT pg_backend_pid(), txid_current()::text";
@@ -699,8 +694,8 @@ async fn smart_flush_only_rounds_stay_on_one_backend_until_the_sync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_lone_flush_and_sync_are_answered_like_postgresql() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     a.send(&Batch::new().flush().bytes).await;
     a.assert_silent(Duration::from_millis(200), "a Flush alone gets no answer")
         .await;
@@ -725,8 +720,8 @@ async fn smart_lone_flush_and_sync_are_answered_like_postgresql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_explicit_and_failed_transactions_pin_until_they_end() {
     let qcp = Setup::smart().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let pid = a.backend_pid().await;
 
     // A failed transaction.
@@ -791,7 +786,7 @@ async fn smart_disconnect_mid_transaction_leaves_a_clean_backend() {
         .await
         .unwrap();
     for terminate in [false, true] {
-        let mut a = Conn::open(&qcp).await;
+        let mut a = Wire::open(&qcp).await;
         let began = a
             .query(&format!(
                 "BEGIN; INSERT INTO {table} VALUES (1); SELECT pg_backend_pid()"
@@ -804,7 +799,7 @@ async fn smart_disconnect_mid_transaction_leaves_a_clean_backend() {
         }
         drop(a);
 
-        let mut b = Conn::open(&qcp).await;
+        let mut b = Wire::open(&qcp).await;
         let seen = b
             .query(&format!(
                 "SELECT count(*) FROM {table} WHERE now() = statement_timestamp() AND pg_current_xact_id_if_assigned() IS NULL"
@@ -841,7 +836,7 @@ async fn smart_disconnect_mid_transaction_leaves_a_clean_backend() {
 async fn smart_disconnect_mid_pipeline_leaves_no_stale_answers() {
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open_with(&qcp, &[("application_name", "smart-gone-pipeline")]).await;
+    let mut a = Wire::open_with(&qcp, &[("application_name", "smart-gone-pipeline")]).await;
     let mut batch = Batch::new();
     for n in 1..=3 {
         batch = batch.extended(
@@ -866,7 +861,7 @@ async fn smart_disconnect_mid_pipeline_leaves_no_stale_answers() {
         .expect("A holds a backend");
     drop(a);
 
-    let mut b = Conn::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     for n in 0..5 {
         let value = format!("b-{n}");
         assert_only(&b.query(&format!("SELECT '{value}'")).await, &value);
@@ -895,7 +890,7 @@ async fn smart_disconnect_after_parse_leaves_no_lock() {
         ))
         .await
         .unwrap();
-    let mut a = Conn::open_with(&qcp, &[("application_name", "smart-parse-lock")]).await;
+    let mut a = Wire::open_with(&qcp, &[("application_name", "smart-parse-lock")]).await;
     a.send(
         &Batch::new()
             .parse("", &format!("SELECT * FROM {table}"), &[])
@@ -925,7 +920,7 @@ async fn smart_disconnect_after_parse_leaves_no_lock() {
         ))
         .await
         .expect("nobody holds a lock on the table");
-    let mut b = Conn::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     assert_only(&b.query("SELECT 'clean'").await, "clean");
     admin
         .batch_execute(&format!("DROP TABLE {table}"))
@@ -941,7 +936,7 @@ async fn smart_disconnect_mid_result_sends_no_stale_rows() {
         "SELECT g, repeat('x', 100) FROM generate_series(1, 1000000) g /* smart mid-result */";
     let qcp = Setup::smart().pool_size(1).start();
     let admin = admin().await;
-    let mut a = Conn::open_small_buffer(&qcp).await;
+    let mut a = Wire::open_small_buffer(&qcp).await;
     let pid = a.backend_pid().await;
     a.send(&Batch::new().query(SQL).bytes).await;
     let mut seen = 0;
@@ -952,7 +947,7 @@ async fn smart_disconnect_mid_result_sends_no_stale_rows() {
     }
     drop(a);
 
-    let mut b = Conn::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     for n in 0..5 {
         let value = format!("b-only-{n}");
         assert_only(&b.query(&format!("SELECT '{value}'")).await, &value);

@@ -12,14 +12,11 @@
 //! (another client holds one backend in an open transaction so that the client's next
 //! transaction runs on the other one; `pg_backend_pid()` in the statements shows where).
 
-mod pipe;
-mod raw;
 mod support;
 
 use std::time::Duration;
 
-use pipe::*;
-use raw::Msg;
+use support::wire::*;
 use support::*;
 
 /// Runs a scenario as two tests: with pool_size 1 and with pool_size 2.
@@ -73,7 +70,7 @@ fn assert_answer(messages: &[Msg], expected_tags: &str, values: &[&str]) {
 /// ReadyForQuery with `status` (everything else up to the Sync skipped).
 fn assert_error(messages: &[Msg], code: &str, message: &str, status: u8) {
     assert_eq!(tags(messages), "EZ", "{messages:?}");
-    let error = raw::only_error(messages);
+    let error = only_error(messages);
     assert_eq!(
         (error.code.as_str(), error.message.as_str()),
         (code, message),
@@ -114,7 +111,7 @@ fn assert_internal_name(name: &str) {
 }
 
 /// Names of the statements prepared on the backend `conn`'s next transaction runs on.
-async fn server_statement_names(conn: &mut Conn) -> Vec<String> {
+async fn server_statement_names(conn: &mut Wire) -> Vec<String> {
     conn.rows("SELECT name FROM pg_prepared_statements ORDER BY name")
         .await
         .into_iter()
@@ -128,7 +125,7 @@ async fn server_statement_names(conn: &mut Conn) -> Vec<String> {
 
 /// Another client inside an open transaction on backend `pid`.
 struct Hold {
-    conn: Conn,
+    conn: Wire,
     pid: i32,
 }
 
@@ -142,7 +139,7 @@ impl Hold {
 
 /// A new client that opened a transaction; returns it with its backend.
 async fn begin(qcp: &Qcp) -> Hold {
-    let mut conn = Conn::open(qcp).await;
+    let mut conn = Wire::open(qcp).await;
     let answer = conn.query("BEGIN; SELECT pg_backend_pid()").await;
     assert_eq!(tags(&answer), "CTDCZ", "{answer:?}");
     assert_eq!(ready_status(&answer), b'T');
@@ -172,7 +169,7 @@ async fn hold_where(qcp: &Qcp, wanted: impl Fn(i32) -> bool) -> Hold {
 /// pool_size 1: another client takes the only backend for a transaction of its own, in which
 /// it prepares and runs a statement of its own named `s1` (the name the tests use too).
 async fn intrude(qcp: &Qcp) {
-    let mut other = Conn::open(qcp).await;
+    let mut other = Wire::open(qcp).await;
     let answer = other
         .exchange(prepare_and_run("s1", "SELECT 'intruder'", &[]))
         .await;
@@ -214,7 +211,7 @@ async fn release(hold: Option<Hold>) {
 
 async fn statement_follows_the_client(pool: u32) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let sql = "SELECT $1::int * 10, pg_backend_pid()";
 
     let first = a.exchange(prepare_and_run("s1", sql, &[Some("4")])).await;
@@ -287,8 +284,8 @@ with_pools_1_and_2!(
 
 async fn same_name_different_sql(pool: u32) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let a_sql = "SELECT 'a:' || $1::text";
     let b_sql = "SELECT 'b:' || $1::text, 2";
 
@@ -346,7 +343,7 @@ with_pools_1_and_2!(
 
 async fn close_and_reparse(pool: u32) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
 
     let first = a
         .exchange(prepare_and_run("s1", "SELECT 1, pg_backend_pid()", &[]))
@@ -413,7 +410,7 @@ async fn cache_limit(pool: u32) {
         .pool_size(pool)
         .extra("limits:\n  max_prepared_statements: 2\n")
         .start();
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let s1 = "SELECT 10 / g FROM generate_series($1::int, $1::int) g";
     let answer = a.exchange(prepare_and_run("s1", s1, &[Some("1")])).await;
     assert_answer(&answer, "12DCZ", &["10"]);
@@ -533,7 +530,7 @@ with_pools_1_and_2!(
 /// s1 (and s2 unless only s1 was deallocated) no longer exists; a new Parse of s1 works.
 async fn deallocation_forgets(pool: u32, command: &str, tag: &str, only_s1: bool) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let answer = a
         .exchange(prepare_and_run("s1", "SELECT 'old', pg_backend_pid()", &[]))
         .await;
@@ -615,7 +612,7 @@ async fn smart_prepared_deallocate_name_forgets_pool_2() {
 /// nothing away from the first client.
 async fn others_deallocation_leaves_statements(pool: u32) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let answer = a
         .exchange(prepare_and_run(
             "s1",
@@ -629,7 +626,7 @@ async fn others_deallocation_leaves_statements(pool: u32) {
     for command in ["DEALLOCATE ALL", "DISCARD ALL", "DEALLOCATE s1"] {
         // The other client runs on x, then the first client too.
         let hold = stay_on(&qcp, pool, x).await;
-        let mut b = Conn::open(&qcp).await;
+        let mut b = Wire::open(&qcp).await;
         let pid = b.backend_pid().await;
         assert_eq!(pid, x, "the other client runs on the first one's backend");
         let done = b.query(command).await;
@@ -659,7 +656,7 @@ with_pools_1_and_2!(
 
 /// Runs `batch` after a schema change: either its answer is already the new result, or it
 /// fails with 0A000 once and the same batch then succeeds. Returns whether it failed once.
-async fn succeeds_at_most_second_time(conn: &mut Conn, batch: Batch, ok_tags: &str) -> bool {
+async fn succeeds_at_most_second_time(conn: &mut Wire, batch: Batch, ok_tags: &str) -> bool {
     let first = conn.exchange(batch.clone()).await;
     let failed = tags(&first) != ok_tags;
     let answer = if failed {
@@ -685,8 +682,8 @@ async fn schema_change(pool: u32) {
         .await
         .unwrap();
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let sql = format!("SELECT * FROM {table}");
 
     // Both clients prepare the same text (one shared server statement); with pool 2 inside
@@ -714,7 +711,7 @@ async fn schema_change(pool: u32) {
     // The first Bind meets the old plan: PostgreSQL's 0A000; the retry succeeds.
     let first = a.exchange(run("s1", &[])).await;
     assert_eq!(tags(&first), "EZ", "{first:?}");
-    let error = raw::only_error(&first);
+    let error = only_error(&first);
     assert_eq!(
         (error.code.as_str(), error.message.as_str()),
         ("0A000", "cached plan must not change result type")
@@ -769,8 +766,8 @@ with_pools_1_and_2!(
 /// statement, named qcp_<n>; other parameter types make another.
 async fn same_text_shared(pool: u32) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let sql = "SELECT $1::int + 1000 /* qcp shared statement */";
     let check = "SELECT name, parameter_types::text FROM pg_prepared_statements \
                  WHERE statement = 'SELECT $1::int + 1000 /* qcp shared statement */' \
@@ -860,8 +857,8 @@ with_pools_1_and_2!(
 /// still exists; a Parse refused in an aborted transaction does not.
 async fn not_transactional(pool: u32) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let sql = "SELECT 'kept', pg_backend_pid() /* qcp rolled back parse */";
 
     assert_eq!(ready_status(&a.query("BEGIN").await), b'T');
@@ -928,8 +925,8 @@ async fn larger_than_a_chunk(pool: u32) {
         ..Setup::smart().pool_size(pool)
     };
     let qcp = setup.start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let big_sql = format!("SELECT length('{}'), pg_backend_pid()", "x".repeat(SIZE));
     let big_value = "y".repeat(SIZE);
     let len_sql = "SELECT length($1::text), pg_backend_pid()";
@@ -968,7 +965,7 @@ with_pools_1_and_2!(
 /// pass through and prepare nothing on the server.
 async fn unknown_names_and_unnamed(pool: u32) {
     let qcp = Setup::smart().pool_size(pool).start();
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
 
     let closed = a
         .exchange(
@@ -1052,7 +1049,7 @@ with_pools_1_and_2!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_prepared_statement_names_pass_through() {
     let qcp = Setup::session().pool_size(1).start();
-    let mut a = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
     let answer = a
         .exchange(prepare_and_run("sess_s1", "SELECT 'session'", &[]))
         .await;
@@ -1150,8 +1147,8 @@ async fn smart_prepared_statement_name_larger_than_a_chunk_is_refused_clearly() 
         ..Setup::smart().pool_size(1)
     };
     let qcp = setup.start();
-    let mut a = Conn::open(&qcp).await;
-    let mut b = Conn::open(&qcp).await;
+    let mut a = Wire::open(&qcp).await;
+    let mut b = Wire::open(&qcp).await;
     let name = "n".repeat(20 * 1024);
     a.send(&Batch::new().bind("", &name, &[]).sync().bytes)
         .await;

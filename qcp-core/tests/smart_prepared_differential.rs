@@ -6,12 +6,9 @@
 //! backends (pool_size 1 or 2), and a cache of 2 statements per backend forces evictions: qcp
 //! must behave as if its client had a server of its own.
 
-mod pipe;
-mod raw;
 mod support;
 
-use pipe::*;
-use raw::Msg;
+use support::wire::*;
 use support::*;
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
@@ -95,7 +92,7 @@ fn comparable(messages: &[Msg]) -> Vec<(char, String)> {
         .collect()
 }
 
-async fn answers(conn: &mut Conn, bytes: &[u8], syncs: usize) -> Vec<Msg> {
+async fn answers(conn: &mut Wire, bytes: &[u8], syncs: usize) -> Vec<Msg> {
     conn.send(bytes).await;
     let mut messages = Vec::new();
     for _ in 0..syncs {
@@ -105,7 +102,7 @@ async fn answers(conn: &mut Conn, bytes: &[u8], syncs: usize) -> Vec<Msg> {
 }
 
 /// Another client's work on the shared backend: its own statements under the same names.
-async fn interfere(other: &mut Conn, round: usize) {
+async fn interfere(other: &mut Wire, round: usize) {
     let name = NAMES[round % NAMES.len()];
     let sql = format!("SELECT 'other {round}'");
     let answer = other
@@ -126,15 +123,13 @@ async fn differential(seed: u64, rounds: usize, pool_size: u32) {
         .pool_size(pool_size)
         .extra("limits:\n  max_prepared_statements: 2\n")
         .start();
-    let mut through_qcp = Conn::open(&qcp).await;
-    let mut other = Conn::open(&qcp).await;
+    let mut through_qcp = Wire::open(&qcp).await;
+    let mut other = Wire::open(&qcp).await;
     let direct_addr = pg_addr().parse().expect("PostgreSQL's address");
     let params = [("user", SCRAM_USER.0), ("database", DATABASE)];
-    let mut direct = Conn {
-        wire: Wire::login(direct_addr, SCRAM_USER.1, &params, None)
-            .await
-            .expect("log in to PostgreSQL directly"),
-    };
+    let mut direct = Wire::login(direct_addr, SCRAM_USER.1, &params, None)
+        .await
+        .expect("log in to PostgreSQL directly");
     let mut rng = Rng(seed);
     let mut history = Vec::new();
     let mut status = b'I';

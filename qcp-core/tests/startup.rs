@@ -2,13 +2,12 @@
 //! requests, protocol versions and `_pq_.` options, size limits, malformed messages and
 //! cancel requests. Clients log in with `trust` so the bytes are exactly the start-up's.
 
-mod raw;
 mod support;
 
 use std::time::Duration;
 
 use qcp_codec::{encode, ProtocolVersion};
-use raw::Raw;
+use support::wire::*;
 use support::*;
 
 /// qcp in Session mode with `trust` (qcp still logs in to the server with the password).
@@ -38,22 +37,22 @@ fn gss_enc_request() -> Vec<u8> {
 }
 
 /// Logs in (3.0, trust) and checks a query works.
-async fn login_and_query(raw: &mut Raw) -> raw::Greeting {
+async fn login_and_query(raw: &mut Wire) -> Greeting {
     raw.startup(ProtocolVersion::V3_0, &LOGIN).await;
     let greeting = raw.read_trust_login().await;
-    assert_eq!(raw::first_column(&raw.query("SELECT 40 + 2").await), ["42"]);
+    assert_eq!(first_column(&raw.query("SELECT 40 + 2").await), ["42"]);
     greeting
 }
 
 /// Reads what qcp sends until it closes, and checks it is exactly one FATAL 08P01 and no
 /// login. Returns the error's message.
-async fn assert_protocol_violation(raw: &mut Raw) -> String {
+async fn assert_protocol_violation(raw: &mut Wire) -> String {
     let messages = raw.until_closed().await;
     assert!(
         messages.iter().all(|m| m.tag != b'R' && m.tag != b'Z'),
         "no login may happen: {messages:?}"
     );
-    let error = raw::only_error(&messages);
+    let error = only_error(&messages);
     assert_eq!(error.severity, "FATAL", "{error:?}");
     assert_eq!(error.code, "08P01", "{error:?}");
     error.message
@@ -64,7 +63,7 @@ async fn assert_protocol_violation(raw: &mut Raw) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssl_request_is_answered_n_then_a_normal_login() {
     let qcp = trusting().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.send(&ssl_request()).await;
     assert_eq!(raw.read_byte().await, Some(b'N'));
     login_and_query(&mut raw).await;
@@ -73,7 +72,7 @@ async fn ssl_request_is_answered_n_then_a_normal_login() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gssenc_request_is_answered_n_then_ssl_then_a_normal_login() {
     let qcp = trusting().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.send(&gss_enc_request()).await;
     assert_eq!(raw.read_byte().await, Some(b'N'));
     // libpq tries the other encryption next, then plaintext.
@@ -91,7 +90,7 @@ async fn plaintext_right_after_an_encryption_request_is_refused() {
     for request in [ssl_request(), gss_enc_request()] {
         let mut bytes = request.clone();
         encode::startup(&mut bytes, ProtocolVersion::V3_0, &LOGIN).unwrap();
-        let mut raw = Raw::connect(qcp.addr).await;
+        let mut raw = Wire::connect(qcp.addr).await;
         raw.send(&bytes).await;
         let first = raw.read_byte().await.expect("an answer before closing");
         assert_ne!(first, b'S', "qcp has no TLS to offer");
@@ -111,15 +110,15 @@ async fn plaintext_right_after_an_encryption_request_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_3_2_gets_a_32_byte_cancel_secret_and_3_0_a_4_byte_one() {
     let qcp = trusting().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_2, &LOGIN).await;
     let greeting = raw.read_trust_login().await;
     assert_eq!(greeting.negotiated, None, "3.2 needs no negotiation");
     assert_eq!(greeting.secret.len(), 32);
     assert!(greeting.pid > 0);
-    assert_eq!(raw::first_column(&raw.query("SELECT 'v32'").await), ["v32"]);
+    assert_eq!(first_column(&raw.query("SELECT 'v32'").await), ["v32"]);
 
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     let greeting = login_and_query(&mut raw).await;
     assert_eq!(greeting.negotiated, None);
     assert_eq!(greeting.secret.len(), 4);
@@ -130,7 +129,7 @@ async fn protocol_3_2_gets_a_32_byte_cancel_secret_and_3_0_a_4_byte_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newer_minor_versions_and_unknown_options_are_negotiated() {
     let qcp = trusting().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     let mut params = LOGIN.to_vec();
     params.push(("_pq_.foo", "1"));
     raw.startup(version(3, 9999), &params).await;
@@ -145,19 +144,19 @@ async fn newer_minor_versions_and_unknown_options_are_negotiated() {
     );
     assert_eq!(greeting.secret.len(), 32, "the session speaks 3.2");
     assert_eq!(
-        raw::first_column(&raw.query("SELECT 'greased'").await),
+        first_column(&raw.query("SELECT 'greased'").await),
         ["greased"]
     );
 
     // 3.1 was never released: it goes down to 3.0.
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(version(3, 1), &LOGIN).await;
     let greeting = raw.read_trust_login().await;
     assert_eq!(greeting.negotiated, Some((ProtocolVersion::V3_0, vec![])));
     assert_eq!(greeting.secret.len(), 4);
 
     // A supported version with unknown options lists just the options.
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     let mut params = LOGIN.to_vec();
     params.extend([("_pq_.a", "x"), ("_pq_.b", "y")]);
     raw.startup(ProtocolVersion::V3_0, &params).await;
@@ -169,19 +168,19 @@ async fn newer_minor_versions_and_unknown_options_are_negotiated() {
             vec!["_pq_.a".to_owned(), "_pq_.b".to_owned()]
         ))
     );
-    assert_eq!(raw::first_column(&raw.query("SELECT 1").await), ["1"]);
+    assert_eq!(first_column(&raw.query("SELECT 1").await), ["1"]);
 }
 
 /// With a password to ask for, NegotiateProtocolVersion still comes before the SASL request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negotiation_comes_before_authentication() {
     let qcp = Setup::session().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     let mut params = LOGIN.to_vec();
     params.push(("_pq_.foo", "1"));
     raw.startup(version(3, 9999), &params).await;
-    assert_eq!(raw.expect().await.tag, b'v');
-    let auth = raw.expect().await;
+    assert_eq!(raw.next().await.tag, b'v');
+    let auth = raw.next().await;
     assert_eq!(auth.tag, b'R');
     assert!(matches!(
         auth.decode(),
@@ -201,12 +200,12 @@ async fn startup_packet_over_10000_bytes_is_fatal_08p01() {
     let mut packet = Vec::new();
     encode::startup(&mut packet, ProtocolVersion::V3_0, &params).unwrap();
     assert!(packet.len() > 10_000);
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.send(&packet).await;
     assert_protocol_violation(&mut raw).await;
 
     // Refused as soon as the length is in, without waiting for the rest.
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.send(&20_000u32.to_be_bytes()).await;
     assert_protocol_violation(&mut raw).await;
 
@@ -214,11 +213,11 @@ async fn startup_packet_over_10000_bytes_is_fatal_08p01() {
     let fitting = "b".repeat(9_000);
     let mut params = LOGIN.to_vec();
     params.push(("qcp.filler", &fitting));
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_0, &params).await;
     raw.read_trust_login().await;
     assert_eq!(
-        raw::first_column(
+        first_column(
             &raw.query("SELECT length(current_setting('qcp.filler'))")
                 .await
         ),
@@ -229,7 +228,7 @@ async fn startup_packet_over_10000_bytes_is_fatal_08p01() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn startup_packet_shorter_than_8_bytes_is_fatal_08p01() {
     let qcp = trusting().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.send(&[0, 0, 0, 4, 0, 3, 0, 0]).await;
     assert_protocol_violation(&mut raw).await;
 }
@@ -247,20 +246,20 @@ async fn message_length_below_4_after_login_is_fatal_08p01() {
     ] {
         let qcp = setup.pool_size(1).start();
         // Nothing linked yet.
-        let mut raw = Raw::connect(qcp.addr).await;
+        let mut raw = Wire::connect(qcp.addr).await;
         raw.startup(ProtocolVersion::V3_0, &LOGIN).await;
         raw.read_trust_login().await;
         raw.send(b"Q\0\0\0\x02").await;
         assert_protocol_violation(&mut raw).await;
 
         // After a query (Session mode: linked; Smart: linked again by the next message).
-        let mut raw = Raw::connect(qcp.addr).await;
+        let mut raw = Wire::connect(qcp.addr).await;
         login_and_query(&mut raw).await;
         raw.send(b"S\0\0\0\x00").await;
         assert_protocol_violation(&mut raw).await;
 
         // The pool's only server connection is still usable by the next client.
-        let mut raw = Raw::connect(qcp.addr).await;
+        let mut raw = Wire::connect(qcp.addr).await;
         login_and_query(&mut raw).await;
     }
 }
@@ -275,7 +274,7 @@ fn cancel_request(pid: i32, secret: &[u8]) -> Vec<u8> {
 
 /// Sends a CancelRequest on a new connection: qcp answers nothing and closes it.
 async fn send_cancel(qcp: &Qcp, pid: i32, secret: &[u8]) {
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.send(&cancel_request(pid, secret)).await;
     assert_eq!(
         raw.read_byte().await,
@@ -285,10 +284,8 @@ async fn send_cancel(qcp: &Qcp, pid: i32, secret: &[u8]) {
 }
 
 /// Sends `sql` (which must be unique to the test) and waits until the server runs it.
-async fn start_query(raw: &mut Raw, sql: &str) {
-    let mut out = Vec::new();
-    encode::query(&mut out, sql).unwrap();
-    raw.send(&out).await;
+async fn start_query(raw: &mut Wire, sql: &str) {
+    raw.send_query(sql).await;
     let admin = connect(&superuser_conninfo(&pg_addr())).await.unwrap();
     wait_until(
         "the query runs on the server",
@@ -316,7 +313,7 @@ async fn start_query(raw: &mut Raw, sql: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_with_the_32_byte_key_cancels() {
     let qcp = trusting().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_2, &LOGIN).await;
     let greeting = raw.read_trust_login().await;
     assert_eq!(greeting.secret.len(), 32);
@@ -326,15 +323,12 @@ async fn cancel_with_the_32_byte_key_cancels() {
     )
     .await;
     send_cancel(&qcp, greeting.pid, &greeting.secret).await;
-    let messages = tokio::time::timeout(Duration::from_secs(10), raw.read_until_ready())
+    let messages = tokio::time::timeout(Duration::from_secs(10), raw.until_ready())
         .await
         .expect("the cancel took effect");
-    let error = raw::only_error(&messages);
+    let error = only_error(&messages);
     assert_eq!(error.code, "57014", "{error:?}");
-    assert_eq!(
-        raw::first_column(&raw.query("SELECT 'after'").await),
-        ["after"]
-    );
+    assert_eq!(first_column(&raw.query("SELECT 'after'").await), ["after"]);
 }
 
 /// A wrong key (wrong secret, or another pid) gets the connection closed and cancels nothing:
@@ -342,7 +336,7 @@ async fn cancel_with_the_32_byte_key_cancels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_with_a_wrong_key_cancels_nothing() {
     let qcp = trusting().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_2, &LOGIN).await;
     let greeting = raw.read_trust_login().await;
     let sql = "SELECT 'slept' FROM pg_sleep(2) /* startup.rs cancel wrong */";
@@ -354,12 +348,12 @@ async fn cancel_with_a_wrong_key_cancels_nothing() {
     send_cancel(&qcp, greeting.pid.wrapping_add(1), &greeting.secret).await;
     // qcp closed each cancel connection after acting on it (a matching key is forwarded
     // before the close), so a cancel would already have reached the server.
-    let messages = raw.read_until_ready().await;
+    let messages = raw.until_ready().await;
     assert!(
         messages.iter().all(|m| m.tag != b'E'),
         "the query was cancelled: {messages:?}"
     );
-    assert_eq!(raw::first_column(&messages), ["slept"]);
+    assert_eq!(first_column(&messages), ["slept"]);
 }
 
 /// A 3.0 client (tokio-postgres) cancels through qcp with the 4-byte key qcp gave it.
@@ -420,19 +414,17 @@ async fn cancel_with_the_4_byte_key_of_protocol_3_0_cancels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_password_message_is_fatal_08p01() {
     let qcp = Setup::session().start();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_0, &LOGIN).await;
-    assert_eq!(raw.expect().await.tag, b'R');
+    assert_eq!(raw.next().await.tag, b'R');
     raw.send(b"p\0\0\0\x01").await;
     assert_protocol_violation(&mut raw).await;
 
     // Another message type where the password belongs.
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     raw.startup(ProtocolVersion::V3_0, &LOGIN).await;
-    assert_eq!(raw.expect().await.tag, b'R');
-    let mut out = Vec::new();
-    encode::query(&mut out, "SELECT 1").unwrap();
-    raw.send(&out).await;
+    assert_eq!(raw.next().await.tag, b'R');
+    raw.send_query("SELECT 1").await;
     assert_protocol_violation(&mut raw).await;
 }
 
@@ -441,10 +433,10 @@ async fn malformed_password_message_is_fatal_08p01() {
 async fn greeting_reports_the_clients_startup_parameters() {
     let qcp = trusting().start();
     // Prime the pool's cached greeting with another client first.
-    let mut other = Raw::connect(qcp.addr).await;
+    let mut other = Wire::connect(qcp.addr).await;
     login_and_query(&mut other).await;
 
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     let mut params = LOGIN.to_vec();
     params.push(("application_name", "qcp-startup-test"));
     raw.startup(ProtocolVersion::V3_0, &params).await;
@@ -456,7 +448,7 @@ async fn greeting_reports_the_clients_startup_parameters() {
         .map(|(_, value)| value.as_str());
     assert_eq!(app, Some("qcp-startup-test"));
     assert_eq!(
-        raw::first_column(&raw.query("SHOW application_name").await),
+        first_column(&raw.query("SHOW application_name").await),
         ["qcp-startup-test"]
     );
 }
@@ -468,7 +460,7 @@ async fn login_not_finished_in_time_is_closed() {
     let qcp = trusting().extra("timeouts:\n  client_login: 1s\n").start();
     let mut packet = Vec::new();
     encode::startup(&mut packet, ProtocolVersion::V3_0, &LOGIN).unwrap();
-    let mut raw = Raw::connect(qcp.addr).await;
+    let mut raw = Wire::connect(qcp.addr).await;
     let started = std::time::Instant::now();
     raw.send(&packet[..packet.len() - 3]).await;
     let message = assert_protocol_violation(&mut raw).await;

@@ -4,6 +4,9 @@
 //! The shared cluster is found through the `QCP_TEST_PG_*` variables. Tests that restart or
 //! kill a server start a private cluster with [`PrivateCluster::start`] so they never
 //! disturb the shared one.
+//!
+//! The byte-level PostgreSQL client the tests use where tokio-postgres will not do is in
+//! [`wire`].
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -14,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use qcp_core::config::Config;
 use qcp_core::Instance;
+
+pub mod wire;
 
 /// The users the test cluster defines (see scripts/pg-cluster.sh).
 pub const SCRAM_USER: (&str, &str) = ("qcp_scram", "scram-pass");
@@ -468,275 +473,54 @@ impl Qcp {
     }
 }
 
-/// An ErrorResponse seen by [`Wire`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WireError {
-    pub severity: String,
-    pub code: String,
-    pub message: String,
+/// Bound for every wait on a condition.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Clients qcp reports holding a server connection.
+pub fn active(qcp: &Qcp) -> u64 {
+    qcp.status_view().active
 }
 
-/// The outcome of one simple query on a [`Wire`] connection.
-#[derive(Debug, Default)]
-pub struct WireResult {
-    /// Every DataRow's columns as text (NULL = None).
-    pub rows: Vec<Vec<Option<String>>>,
-    /// ErrorResponses (there is at most one per query, plus a FATAL before a close).
-    pub errors: Vec<WireError>,
-    /// The ReadyForQuery status, or `None` if the connection closed first.
-    pub ready: Option<u8>,
+/// Waits until `n` clients wait in line for the test pool.
+pub async fn wait_queued(qcp: &Qcp, n: u64) {
+    wait_until(
+        &format!("{n} client(s) wait for the test pool"),
+        WAIT,
+        || async { qcp.status_view().test_pool().2 == n },
+    )
+    .await;
 }
 
-/// A minimal PostgreSQL client on a raw socket, for what tokio-postgres cannot do: any
-/// start-up parameter, reading slowly (or not at all), closing without Terminate, and
-/// seeing the BackendKeyData.
-pub struct Wire {
-    pub stream: tokio::net::TcpStream,
-    buf: Vec<u8>,
-    /// The BackendKeyData qcp sent.
-    pub pid: i32,
-    pub secret: Vec<u8>,
-    /// ParameterStatus values from the login.
-    pub params: Vec<(String, String)>,
+/// Waits until no client holds a server connection.
+pub async fn wait_all_released(qcp: &Qcp) {
+    wait_until("every server connection is released", WAIT, || async {
+        qcp.status_view().active == 0
+    })
+    .await;
 }
 
-/// How long a [`Wire`] read may take before the test fails.
-pub const WIRE_READ_LIMIT: Duration = Duration::from_secs(30);
-
-impl Wire {
-    /// Connects to `addr` and logs in (SCRAM, md5, cleartext or trust) with `params` (which
-    /// must include `user`, and usually `database`); `recv_buffer` shrinks the socket's
-    /// receive buffer (for slow-reader tests). Errors are the server's ErrorResponse.
-    pub async fn login(
-        addr: SocketAddr,
-        password: &str,
-        params: &[(&str, &str)],
-        recv_buffer: Option<u32>,
-    ) -> Result<Wire, WireError> {
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        if let Some(size) = recv_buffer {
-            socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
-        }
-        let stream = socket.connect(addr).await.expect("connect to qcp");
-        stream.set_nodelay(true).expect("nodelay");
-        let mut wire = Wire {
-            stream,
-            buf: Vec::new(),
-            pid: 0,
-            secret: Vec::new(),
-            params: Vec::new(),
-        };
-        let mut out = Vec::new();
-        qcp_codec::encode::startup(&mut out, qcp_codec::ProtocolVersion::V3_0, params)
-            .expect("encode startup");
-        wire.send(&out).await;
-        let mut scram: Option<postgres_protocol::authentication::sasl::ScramSha256> = None;
-        loop {
-            let Some((tag, body)) = wire.recv().await else {
-                panic!("qcp closed the connection during the login");
-            };
-            out.clear();
-            match tag {
-                b'R' => {
-                    let code = u32::from_be_bytes(body[..4].try_into().unwrap());
-                    match code {
-                        0 => {}
-                        3 => qcp_codec::encode::password(&mut out, password).unwrap(),
-                        5 => {
-                            let user = params.iter().find(|p| p.0 == "user").unwrap().1;
-                            let hash = postgres_protocol::authentication::md5_hash(
-                                user.as_bytes(),
-                                password.as_bytes(),
-                                body[4..8].try_into().unwrap(),
-                            );
-                            qcp_codec::encode::password(&mut out, hash).unwrap();
-                        }
-                        10 => {
-                            let client = postgres_protocol::authentication::sasl::ScramSha256::new(
-                                password.as_bytes(),
-                                postgres_protocol::authentication::sasl::ChannelBinding::unsupported(),
-                            );
-                            qcp_codec::encode::sasl_initial_response(
-                                &mut out,
-                                "SCRAM-SHA-256",
-                                Some(client.message()),
-                            )
-                            .unwrap();
-                            scram = Some(client);
-                        }
-                        11 => {
-                            let client = scram.as_mut().expect("SASL continue before SASL");
-                            client.update(&body[4..]).expect("server-first message");
-                            qcp_codec::encode::sasl_response(&mut out, client.message()).unwrap();
-                        }
-                        12 => {
-                            let client = scram.as_mut().expect("SASL final before SASL");
-                            client.finish(&body[4..]).expect("valid server signature");
-                        }
-                        other => panic!("unexpected authentication request {other}"),
-                    }
-                    if !out.is_empty() {
-                        wire.send(&out).await;
-                    }
-                }
-                b'S' => {
-                    let mut parts = body.split(|b| *b == 0);
-                    let name = String::from_utf8_lossy(parts.next().unwrap()).into_owned();
-                    let value = String::from_utf8_lossy(parts.next().unwrap()).into_owned();
-                    wire.params.push((name, value));
-                }
-                b'K' => {
-                    wire.pid = i32::from_be_bytes(body[..4].try_into().unwrap());
-                    wire.secret = body[4..].to_vec();
-                }
-                b'E' => return Err(parse_wire_error(&body)),
-                b'Z' => return Ok(wire),
-                _ => {}
-            }
-        }
-    }
-
-    /// Logs in through `qcp` as the SCRAM test user to the test database, with extra
-    /// start-up parameters.
-    pub async fn login_to(qcp: &Qcp, extra: &[(&str, &str)]) -> Wire {
-        let mut params = vec![("user", SCRAM_USER.0), ("database", DATABASE)];
-        params.extend_from_slice(extra);
-        Wire::login(qcp.addr, SCRAM_USER.1, &params, None)
-            .await
-            .unwrap_or_else(|e| panic!("login through qcp failed: {e:?}"))
-    }
-
-    /// Writes `bytes`.
-    pub async fn send(&mut self, bytes: &[u8]) {
-        use tokio::io::AsyncWriteExt;
-        self.stream.write_all(bytes).await.expect("write to qcp");
-    }
-
-    /// Sends a simple query without reading the answer.
-    pub async fn send_query(&mut self, sql: &str) {
-        let mut out = Vec::new();
-        qcp_codec::encode::query(&mut out, sql).expect("encode query");
-        self.send(&out).await;
-    }
-
-    /// The next message (tag, body), or `None` once the connection closed.
-    pub async fn recv(&mut self) -> Option<(u8, Vec<u8>)> {
-        use tokio::io::AsyncReadExt;
-        loop {
-            if self.buf.len() >= 5 {
-                let len = u32::from_be_bytes(self.buf[1..5].try_into().unwrap()) as usize;
-                if self.buf.len() > len {
-                    let tag = self.buf[0];
-                    let body = self.buf[5..1 + len].to_vec();
-                    self.buf.drain(..1 + len);
-                    return Some((tag, body));
-                }
-            }
-            let mut chunk = vec![0u8; 64 * 1024];
-            let read = tokio::time::timeout(WIRE_READ_LIMIT, self.stream.read(&mut chunk))
+/// Waits until backend `pid` is busy in wait event `event` (e.g. "PgSleep").
+pub async fn wait_running(admin: &tokio_postgres::Client, pid: i32, event: &str) {
+    wait_until(
+        &format!("backend {pid} is active in {event}"),
+        WAIT,
+        || async {
+            backend_state(admin, pid)
                 .await
-                .expect("qcp answered within the read limit");
-            match read {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// Reads the answer to a query: up to ReadyForQuery, or until the connection closes.
-    pub async fn read_result(&mut self) -> WireResult {
-        let mut result = WireResult::default();
-        while let Some((tag, body)) = self.recv().await {
-            match tag {
-                b'D' => result.rows.push(parse_data_row(&body)),
-                b'E' => result.errors.push(parse_wire_error(&body)),
-                b'Z' => {
-                    result.ready = Some(body[0]);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        result
-    }
-
-    /// Runs a simple query and reads its answer.
-    pub async fn query(&mut self, sql: &str) -> WireResult {
-        self.send_query(sql).await;
-        self.read_result().await
-    }
-
-    /// Runs a query that must succeed and returns its first column's first value.
-    pub async fn value(&mut self, sql: &str) -> String {
-        let result = self.query(sql).await;
-        assert!(result.errors.is_empty(), "{sql}: {:?}", result.errors);
-        result.rows[0][0].clone().expect("not null")
-    }
+                .is_some_and(|(state, wait)| state == "active" && wait == event)
+        },
+    )
+    .await;
 }
 
-fn parse_wire_error(body: &[u8]) -> WireError {
-    let mut error = WireError {
-        severity: String::new(),
-        code: String::new(),
-        message: String::new(),
-    };
-    let mut rest = body;
-    while let Some((&field, tail)) = rest.split_first() {
-        if field == 0 {
-            break;
-        }
-        let end = tail.iter().position(|b| *b == 0).expect("NUL");
-        let text = String::from_utf8_lossy(&tail[..end]).into_owned();
-        match field {
-            b'V' => error.severity = text,
-            b'C' => error.code = text,
-            b'M' => error.message = text,
-            _ => {}
-        }
-        rest = &tail[end + 1..];
-    }
-    error
-}
-
-/// The values of a DataRow body, as text (`None` for NULL).
-pub fn parse_data_row(body: &[u8]) -> Vec<Option<String>> {
-    let count = u16::from_be_bytes(body[..2].try_into().unwrap()) as usize;
-    let mut at = 2;
-    let mut row = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
-        at += 4;
-        if len < 0 {
-            row.push(None);
-        } else {
-            let len = len as usize;
-            row.push(Some(
-                String::from_utf8_lossy(&body[at..at + len]).into_owned(),
-            ));
-            at += len;
-        }
-    }
-    row
-}
-
-/// Sends a CancelRequest for (`pid`, `secret`) to `addr` and waits until the receiver closes
-/// the connection (it never answers), so whatever it does with the request is done.
-pub async fn send_cancel(addr: SocketAddr, pid: i32, secret: &[u8]) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut out = Vec::new();
-    qcp_codec::encode::cancel_request(&mut out, pid, secret).expect("encode cancel");
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect for cancel");
-    stream.write_all(&out).await.expect("send cancel");
-    let mut probe = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut probe))
-        .await
-        .expect("the cancel connection is closed within 10 s");
-    assert!(
-        matches!(read, Ok(0) | Err(_)),
-        "a cancel request gets no answer, got {read:?}"
-    );
+/// Waits until backend `pid` sits idle (outside any transaction) or is gone.
+pub async fn wait_idle_or_gone(admin: &tokio_postgres::Client, pid: i32) {
+    wait_until(&format!("backend {pid} is idle or gone"), WAIT, || async {
+        backend_state(admin, pid)
+            .await
+            .is_none_or(|(state, _)| state == "idle")
+    })
+    .await;
 }
 
 /// Runs a psql command through `qcp` as the SCRAM test user with extra environment
