@@ -507,12 +507,7 @@ async fn disconnect_mid_transaction_leaves_nothing(setup: Setup) {
         .parse()
         .unwrap();
     c.send_query("SELECT pg_sleep(30)").await;
-    wait_until("the long query runs", WAIT, || async {
-        backend_state(&admin, pid_c)
-            .await
-            .is_some_and(|(state, event)| state == "active" && event == "PgSleep")
-    })
-    .await;
+    wait_running(&admin, pid_c, "PgSleep").await;
     let dropped = Instant::now();
     drop(c);
     wait_until("the abandoned backend goes away", WAIT, || async {
@@ -819,12 +814,7 @@ async fn cancel_reaches_the_running_query(setup: Setup) {
         let outcome = client.simple_query("SELECT pg_sleep(30)").await;
         (client, outcome)
     });
-    wait_until("pg_sleep runs", WAIT, || async {
-        backend_state(&admin, pid)
-            .await
-            .is_some_and(|(state, event)| state == "active" && event == "PgSleep")
-    })
-    .await;
+    wait_running(&admin, pid, "PgSleep").await;
     let started = Instant::now();
     token
         .cancel_query(tokio_postgres::NoTls)
@@ -851,12 +841,7 @@ async fn cancel_reaches_the_running_query(setup: Setup) {
     let mut wire = Wire::open(&qcp).await;
     let wire_pid: i32 = wire.value("SELECT pg_backend_pid()").await.parse().unwrap();
     wire.send_query("SELECT pg_sleep(30)").await;
-    wait_until("the second pg_sleep runs", WAIT, || async {
-        backend_state(&admin, wire_pid)
-            .await
-            .is_some_and(|(state, event)| state == "active" && event == "PgSleep")
-    })
-    .await;
+    wait_running(&admin, wire_pid, "PgSleep").await;
     let key = wire.key();
     let mut wrong_secret = key.1.clone();
     wrong_secret[0] ^= 0x55;
