@@ -96,7 +96,7 @@ pub async fn acquire(
                 }
                 debug!(
                     server,
-                    pid = conn.pid,
+                    pid = conn.pid(),
                     "dropping a pooled server connection that went away while idle"
                 );
                 drop(conn);
@@ -125,7 +125,7 @@ pub async fn acquire(
                     Ok(conn) => {
                         shared.health.succeeded(server);
                         Shared::count(&shared.stats.server_connects);
-                        debug!(server = %config.address, pid = conn.pid, "opened server connection");
+                        debug!(server = %config.address, pid = conn.pid(), "opened server connection");
                         return Ok(conn);
                     }
                     Err(error) => {

@@ -149,17 +149,13 @@ pub struct ServerConn {
     pub socket: Socket,
     /// Index of the server in the config's `servers`.
     pub server: usize,
-    /// Where it is.
-    pub address: SocketAddr,
-    /// BackendKeyData: the backend's process id.
-    pub pid: i32,
     /// Current values of the reported parameters (and of parameters qcp set).
     pub params: Params,
     /// The last client expectation `params` was found in line with.
     pub in_line: InLine,
     /// When it was opened.
     pub born: Instant,
-    /// Where a cancel for this backend goes (its BackendKeyData), and the cancels on their
+    /// Where it is and its BackendKeyData (where a cancel goes), and the cancels on their
     /// way to it.
     pub cancel: Arc<CancelTarget>,
     /// What the relay keeps about this backend while clients come and go.
@@ -221,7 +217,7 @@ impl fmt::Debug for ServerConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConn")
             .field("server", &self.server)
-            .field("pid", &self.pid)
+            .field("pid", &self.pid())
             .finish_non_exhaustive()
     }
 }
@@ -290,8 +286,6 @@ async fn login(
     let mut conn = ServerConn {
         socket,
         server,
-        address,
-        pid: 0,
         params: Params::new(),
         in_line: InLine::default(),
         born: Instant::now(),
@@ -320,9 +314,8 @@ async fn login(
                 }
             }
             BackendMessage::BackendKeyData(key) => {
-                conn.pid = key.pid();
                 conn.cancel = Arc::new(CancelTarget {
-                    address: conn.address,
+                    address,
                     pid: key.pid(),
                     secret: key.secret().to_vec(),
                     gate: CancelGate::default(),
@@ -449,6 +442,11 @@ fn answer_auth(
 }
 
 impl ServerConn {
+    /// The backend's process id (from its BackendKeyData).
+    pub fn pid(&self) -> i32 {
+        self.cancel.pid
+    }
+
     /// True if the connection is still usable after sitting idle: an idle backend says
     /// nothing, so any input (typically a FATAL before it closes) or EOF means it is gone.
     pub fn is_healthy(&self) -> bool {

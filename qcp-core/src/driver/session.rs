@@ -850,7 +850,7 @@ impl Session {
         }
         self.handle.set_target(Some(Arc::clone(&conn.cancel)));
         shared.stats.active.fetch_add(1, Relaxed);
-        debug!(server_pid = conn.pid, "linked");
+        debug!(server_pid = conn.pid(), "linked");
         conn.relay
             .reset(shared.config.limits.max_prepared_statements);
         self.link = Some(Link {
@@ -952,7 +952,7 @@ impl Session {
                 cancel_backend(&link.conn).await;
             }
             debug!(
-                server_pid = link.conn.pid,
+                server_pid = link.conn.pid(),
                 "closing server connection left mid-transaction"
             );
             self.entry.pool.closed(link.conn.server, Instant::now());
