@@ -439,7 +439,7 @@ async fn greeting_params(
         params = params.len(),
         "learnt server parameters for greetings"
     );
-    let (server, born) = (conn.server, conn.born);
+    let (server, born) = (conn.io.server, conn.io.born);
     pool.pool.checkin(conn, server, born, Instant::now());
     Ok(params)
 }

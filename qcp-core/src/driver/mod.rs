@@ -6,7 +6,6 @@
 mod cancel;
 mod clients;
 mod control;
-mod flow;
 mod io;
 mod link;
 mod login;
@@ -15,6 +14,7 @@ mod session;
 mod shared;
 mod signals;
 mod status;
+mod sync;
 mod wait_timer;
 
 use std::future::Future;
@@ -306,7 +306,7 @@ async fn reap_idle_servers(shared: Arc<Shared>) {
             );
             for conn in expired {
                 // Say goodbye properly so the server logs a clean disconnect.
-                let _ = io::try_write(&conn.socket, b"X\0\0\0\x04");
+                let _ = io::try_write(&conn.io.socket, b"X\0\0\0\x04");
             }
         }
     }

@@ -1,6 +1,5 @@
 //! Server connections: connecting, logging in to PostgreSQL, internal queries, health checks.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -17,10 +16,8 @@ use crate::auth::{
     SCRAM_SHA_256,
 };
 use crate::errors::{sqlstate, PgError};
-use crate::relay::params::{InLine, Params};
-use crate::relay::prepared::{Hook, Rewriter};
-use crate::relay::statements::{ClientStatements, Registry, ServerStatements};
-use crate::relay::tracker::Tracker;
+use crate::relay::params::Params;
+use crate::relay::session::Backend;
 
 /// What qcp logs in to a server with.
 #[derive(Clone, Default)]
@@ -143,81 +140,28 @@ impl From<ReadError> for ServerError {
     }
 }
 
-/// One logged-in connection to a PostgreSQL server.
-pub struct ServerConn {
+/// The driver's part of a server connection: the socket and what identifies the backend.
+pub struct ServerIo {
     /// The socket.
     pub socket: Socket,
     /// Index of the server in the config's `servers`.
     pub server: usize,
-    /// Current values of the reported parameters (and of parameters qcp set).
-    pub params: Params,
-    /// The last client expectation `params` was found in line with.
-    pub in_line: InLine,
     /// When it was opened.
     pub born: Instant,
     /// Where it is and its BackendKeyData (where a cancel goes), and the cancels on their
     /// way to it.
     pub cancel: Arc<CancelTarget>,
-    /// What the relay keeps about this backend while clients come and go.
-    pub relay: RelayState,
 }
 
-/// Relay state that belongs to a server connection: its prepared statements, and buffers
-/// that keep their memory from one linked client to the next (few server connections hold
-/// them, rather than every client).
-#[derive(Debug, Default)]
-pub struct RelayState {
-    /// Requests the backend still owes answers to.
-    pub tracker: Tracker,
-    /// What to do when hooked requests are answered, in request order.
-    pub hooks: VecDeque<Hook>,
-    /// The named prepared statements this backend has (Smart mode).
-    pub statements: ServerStatements,
-    /// Bytes qcp wrote for the backend (rewritten requests), sent before the client's next
-    /// relayed bytes.
-    pub to_server: Vec<u8>,
-    /// Bytes qcp wrote for the client (replaced replies, its own answers), sent before the
-    /// backend's next relayed bytes.
-    pub to_client: Vec<u8>,
-}
+/// One logged-in connection to a PostgreSQL server: the driver's part (`io`) and the relay's
+/// protocol state.
+pub type ServerConn = Backend<ServerIo>;
 
-impl RelayState {
-    /// Ready for a new client: nothing outstanding, nothing buffered.
-    pub fn reset(&mut self, max_prepared_statements: usize) {
-        self.tracker.reset();
-        self.hooks.clear();
-        self.to_server.clear();
-        self.to_client.clear();
-        self.statements.set_capacity(max_prepared_statements);
-    }
-
-    /// A rewriter of the client's statement messages for this backend.
-    pub fn rewriter<'a>(
-        &'a mut self,
-        client: &'a mut ClientStatements,
-        registry: &'a Registry,
-    ) -> Rewriter<'a> {
-        Rewriter {
-            client,
-            server: &mut self.statements,
-            registry,
-            tracker: &mut self.tracker,
-            hooks: &mut self.hooks,
-            out: &mut self.to_server,
-        }
-    }
-
-    /// True when qcp has no bytes of its own waiting to be sent either way.
-    pub fn nothing_buffered(&self) -> bool {
-        self.to_server.is_empty() && self.to_client.is_empty()
-    }
-}
-
-impl fmt::Debug for ServerConn {
+impl fmt::Debug for ServerIo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConn")
             .field("server", &self.server)
-            .field("pid", &self.pid())
+            .field("pid", &self.cancel.pid)
             .finish_non_exhaustive()
     }
 }
@@ -283,11 +227,9 @@ async fn login(
         .await
         .map_err(ServerError::Connect)?;
 
-    let mut conn = ServerConn {
+    let io = ServerIo {
         socket,
         server,
-        params: Params::new(),
-        in_line: InLine::default(),
         born: Instant::now(),
         cancel: Arc::new(CancelTarget {
             address,
@@ -295,11 +237,11 @@ async fn login(
             secret: Vec::new(),
             gate: CancelGate::default(),
         }),
-        relay: RelayState::default(),
     };
+    let mut conn = ServerConn::new(io, Params::new());
     let mut scram: Option<ScramClient> = None;
     loop {
-        let header = inbox.message(&conn.socket, &limits).await?;
+        let header = inbox.message(&conn.io.socket, &limits).await?;
         let body = inbox.body(&header);
         out.clear();
         let message = BackendMessage::decode_body(header.tag, body)
@@ -314,7 +256,7 @@ async fn login(
                 }
             }
             BackendMessage::BackendKeyData(key) => {
-                conn.cancel = Arc::new(CancelTarget {
+                conn.io.cancel = Arc::new(CancelTarget {
                     address,
                     pid: key.pid(),
                     secret: key.secret().to_vec(),
@@ -339,7 +281,7 @@ async fn login(
         }
         inbox.consume(header.frame_len());
         if !out.is_empty() {
-            write_all(&conn.socket, &out)
+            write_all(&conn.io.socket, &out)
                 .await
                 .map_err(ServerError::Connect)?;
         }
@@ -444,13 +386,13 @@ fn answer_auth(
 impl ServerConn {
     /// The backend's process id (from its BackendKeyData).
     pub fn pid(&self) -> i32 {
-        self.cancel.pid
+        self.io.cancel.pid
     }
 
     /// True if the connection is still usable after sitting idle: an idle backend says
     /// nothing, so any input (typically a FATAL before it closes) or EOF means it is gone.
     pub fn is_healthy(&self) -> bool {
-        !has_input_or_closed(&self.socket)
+        !has_input_or_closed(&self.io.socket)
     }
 
     /// Runs `sql` as a simple query whose results nobody sees. ParameterStatus messages
@@ -465,12 +407,12 @@ impl ServerConn {
     ) -> Result<TransactionStatus, ServerError> {
         let mut out = Vec::with_capacity(sql.len() + 6);
         encode::query(&mut out, sql).map_err(|e| ServerError::Protocol(e.to_string()))?;
-        write_all(&self.socket, &out)
+        write_all(&self.io.socket, &out)
             .await
             .map_err(ServerError::Connect)?;
         let mut failure = None;
         loop {
-            let header = inbox.message(&self.socket, limits).await?;
+            let header = inbox.message(&self.io.socket, limits).await?;
             let body = inbox.body(&header);
             match header.tag {
                 Tag::PARAMETER_STATUS => {

@@ -28,7 +28,7 @@ pub struct PoolEntry {
     /// later logins are answered without a server round trip.
     pub greeting: Mutex<Option<Arc<Params>>>,
     /// Named prepared statements the pool's clients use (Smart mode).
-    pub statements: Registry,
+    pub statements: Arc<Registry>,
 }
 
 /// A configured user, with what qcp needs to check its clients and log in for them.
@@ -177,7 +177,7 @@ impl Shared {
         let entry = Arc::new(PoolEntry {
             pool: Pool::new(key.clone(), servers, Arc::clone(&self.health)),
             greeting: Mutex::new(None),
-            statements: Registry::default(),
+            statements: Arc::default(),
         });
         pools.insert(key.clone(), Arc::clone(&entry));
         Some(entry)

@@ -1,0 +1,9 @@
+//! Deterministic session scenarios: scripted client and server bytes through
+//! [`harness::Harness`], no sockets and no PostgreSQL. The real-PostgreSQL tests in
+//! `tests/e2e/` check the same behaviour end to end.
+
+mod harness;
+mod limits;
+mod prepared;
+mod release;
+mod unlinked;
