@@ -12,12 +12,10 @@
 //! (another client holds one backend in an open transaction so that the client's next
 //! transaction runs on the other one; `pg_backend_pid()` in the statements shows where).
 
-mod support;
-
 use std::time::Duration;
 
-use support::wire::*;
-use support::*;
+use crate::support::wire::*;
+use crate::support::*;
 
 /// Runs a scenario as two tests: with pool_size 1 and with pool_size 2.
 macro_rules! with_pools_1_and_2 {

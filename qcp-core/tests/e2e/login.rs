@@ -3,15 +3,14 @@
 //! an unknown user and an unknown database, SCRAM pass-through with only a SCRAM secret, and
 //! greetings answered by qcp itself.
 
-mod support;
-
 use std::time::Duration;
 
 use qcp_codec::auth::Authentication;
 use qcp_codec::{encode, BackendMessage, ProtocolVersion};
-use support::wire::*;
-use support::*;
 use tokio_postgres::error::{DbError, SqlState};
+
+use crate::support::wire::*;
+use crate::support::*;
 
 /// Every test user with the password a client gives for it.
 const USERS: [(&str, &str); 4] = [SCRAM_USER, MD5_USER, PLAIN_USER, (TRUST_USER, "unused")];

@@ -1,8 +1,6 @@
 //! Smoke tests through qcp in Session and Smart mode against the real PostgreSQL.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_mode_runs_queries() {

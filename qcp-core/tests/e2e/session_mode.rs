@@ -2,13 +2,12 @@
 //! behaviour is expected): when a client gets its server connection, reset and reuse, waiting
 //! in line, 50 MB messages, disconnects mid-transaction, start-up parameters and cancels.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::wire::*;
-use support::*;
 use tokio_postgres::SimpleQueryMessage;
+
+use crate::support::wire::*;
+use crate::support::*;
 
 /// The first column of the first row of a simple query's answer.
 fn first_value(messages: &[SimpleQueryMessage]) -> String {

@@ -2,10 +2,8 @@
 //! server connection to the next (PROTOCOL.md §6, §8 scenario 24). pool_size 2, and which
 //! backend a client gets is forced by holding the other one in a transaction.
 
-mod support;
-
-use support::wire::*;
-use support::*;
+use crate::support::wire::*;
+use crate::support::*;
 
 /// Starts a transaction on `conn` and returns the backend it got (held until [`unhold`]).
 async fn hold(conn: &mut Wire) -> i32 {

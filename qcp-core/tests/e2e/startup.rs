@@ -2,13 +2,12 @@
 //! requests, protocol versions and `_pq_.` options, size limits, malformed messages and
 //! cancel requests. Clients log in with `trust` so the bytes are exactly the start-up's.
 
-mod support;
-
 use std::time::Duration;
 
 use qcp_codec::{encode, ProtocolVersion};
-use support::wire::*;
-use support::*;
+
+use crate::support::wire::*;
+use crate::support::*;
 
 /// qcp in Session mode with `trust` (qcp still logs in to the server with the password).
 fn trusting() -> Setup {

@@ -8,12 +8,10 @@
 //! connection) owned by the SCRAM test user, initialised with `pgbench -i` straight on the
 //! server.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const CLIENTS: u32 = 50;
 const TRANSACTIONS_PER_CLIENT: u32 = 40;

@@ -6,10 +6,8 @@
 //! backends (pool_size 1 or 2), and a cache of 2 statements per backend forces evictions: qcp
 //! must behave as if its client had a server of its own.
 
-mod support;
-
-use support::wire::*;
-use support::*;
+use crate::support::wire::*;
+use crate::support::*;
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
 

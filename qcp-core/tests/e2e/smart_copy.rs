@@ -3,14 +3,12 @@
 //! A client inside a COPY holds its backend; it is given back at the ReadyForQuery(I) that
 //! ends it, and a second client of a one-connection pool is the witness.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::wire::*;
-use support::*;
+use crate::support::wire::*;
+use crate::support::*;
 
 /// Creates `table (x int, s text)` owned by the test user, straight on PostgreSQL.
 async fn fresh_table(admin: &tokio_postgres::Client, table: &str) {

@@ -8,12 +8,10 @@
 //! qcp is the witness that the first still holds the connection, and a second client getting
 //! exactly its own rows is the witness that nothing of the first leaked.
 
-mod support;
-
 use std::time::Duration;
 
-use support::wire::*;
-use support::*;
+use crate::support::wire::*;
+use crate::support::*;
 
 /// A second client's query, run in the background; returns the client and its messages.
 fn spawn_query(mut conn: Wire, sql: &'static str) -> tokio::task::JoinHandle<(Wire, Vec<Msg>)> {

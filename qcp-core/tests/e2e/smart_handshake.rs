@@ -3,13 +3,12 @@
 //! refused start-ups, login errors, the pool wait timeout (FATAL 53300, never a
 //! ReadyForQuery the client did not ask for), and backends terminated by the server.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use qcp_codec::{encode, ProtocolVersion};
-use support::wire::*;
-use support::*;
+
+use crate::support::wire::*;
+use crate::support::*;
 
 /// Smart mode with `trust` (the bytes of the start-up are exactly the test's).
 fn trusting_smart() -> Setup {

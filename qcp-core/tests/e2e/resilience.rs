@@ -3,14 +3,12 @@
 //! that is down, an exhausted arena, and a graceful shutdown with clients inside
 //! transactions.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::wire::Wire;
-use support::*;
+use crate::support::wire::Wire;
+use crate::support::*;
 
 /// The client's backend pid. A simple query: tokio-postgres closes a prepared statement
 /// with a request that expects an answer, and an error arriving while that answer is awaited

@@ -3,14 +3,12 @@
 //! runs later on the same backend, even when the cancel races the end of the query; a client
 //! still waiting for a backend can be cancelled too.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::wire::*;
-use support::*;
+use crate::support::wire::*;
+use crate::support::*;
 
 fn assert_only(messages: &[Msg], value: &str) {
     assert_eq!(tags(messages), "TDCZ", "{messages:?}");

@@ -1,0 +1,35 @@
+//! qcp-core's integration tests, in one test binary so that `support/` is compiled once.
+//! All but `config` run against the real PostgreSQL that `scripts/test.sh` starts (the
+//! `QCP_TEST_PG_*` variables, see `support`).
+
+// The harness: the shared and private PostgreSQL clusters, in-process qcp, a byte-level client.
+mod support;
+
+// Configuration loading: defaults, every kind of mistake and its message, `describe`.
+mod config;
+// Logging in: each client and server authentication method, login errors, SCRAM pass-through.
+mod login;
+// Killed and restarted servers, a server that is down, an exhausted arena, graceful shutdown.
+mod resilience;
+// Smoke tests: queries through qcp in Session and Smart mode.
+mod session_basic;
+// Session mode: getting, resetting and reusing server connections, waiting, big messages, cancels.
+mod session_mode;
+// Smart mode: cancel requests reach the client's running query and nothing else.
+mod smart_cancel;
+// Smart mode: COPY FROM STDIN / TO STDOUT in both protocols, and FunctionCall.
+mod smart_copy;
+// Smart mode: protocol negotiation, refused start-ups, login errors, pool wait timeouts.
+mod smart_handshake;
+// Smart mode: session parameters follow the client from one server connection to the next.
+mod smart_params;
+// Smart mode: pgbench consistency runs (simple, extended, pipeline) through a pool of 4.
+mod smart_pgbench;
+// Smart mode at the byte level: when a client gets and gives back its server connection.
+mod smart_pipeline;
+// Smart mode: named protocol-level prepared statements, with pool_size 1 and 2.
+mod smart_prepared;
+// Smart mode: random prepared-statement pipelines compared with a direct connection.
+mod smart_prepared_differential;
+// The start-up phase at the byte level: encryption requests, versions, limits, cancel requests.
+mod startup;
