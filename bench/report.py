@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Write BENCHMARKS.md from bench/run.sh's raw results (stdlib only).
 
-  report.py PGBENCH_TSV MEMORY_JSONL OUT_MD
+  report.py PGBENCH_TSV MEMORY_JSONL OUT_MD [SYSCALLS_JSONL]
 
 Run settings and versions come from BENCH_* environment variables set by bench/run.sh.
-Per cell and target: TPS and latency are the median over the rounds; CPU per transaction is
-the proxy's CPU time over all rounds divided by all transactions of those rounds; errors are
-failed transactions plus aborted clients (and failed connections) over all rounds.
+Per cell and target: TPS and latency are the median over the rounds; CPU per transaction
+(user, system and their sum) is the proxy's CPU time over all rounds divided by all
+transactions of those rounds; errors are failed transactions plus aborted clients (and failed
+connections) over all rounds. System calls per transaction come from the separate traced runs
+(SYSCALLS_JSONL, one line per cell and proxy, written by bench/run.sh with bench/syscalls.py).
 """
 import csv
 import datetime
@@ -106,6 +108,13 @@ def aggregate(rows):
             cpu_us = None
             if cpu and txns > 0:
                 cpu_us = sum(cpu) / clk * 1e6 / txns
+            # User and system time separately (older raw files have only their sum).
+            ut = [num(r.get("utime_ticks")) for r in rs]
+            st = [num(r.get("stime_ticks")) for r in rs]
+            user_us = sys_us = None
+            if cpu_us is not None and None not in ut and None not in st:
+                user_us = sum(ut) / clk * 1e6 / txns
+                sys_us = sum(st) / clk * 1e6 / txns
             notes = sorted({r["note"] for r in rs if r["note"]})
             cells[key][t] = {
                 "tps": statistics.median(tps) if tps else None,
@@ -114,12 +123,49 @@ def aggregate(rows):
                 "errors": errors,
                 "bad_exit": bad_exit,
                 "cpu_us": cpu_us,
+                "user_us": user_us,
+                "sys_us": sys_us,
                 "notes": notes,
                 "runs": len(rs),
                 "disturbed": disturbed,
                 "used_disturbed": not clean,
             }
     return order, cells
+
+
+def wname(wl):
+    return "-S (select only)" if wl == "S" else "tpcb-like"
+
+
+def cval(c, t, f):
+    d = c.get(t)
+    return None if d is None or "na" in d else d.get(f)
+
+
+def cell_getter(c):
+    def g(t, f, digits=0):
+        d = c.get(t)
+        if d is None:
+            return "—"
+        if "na" in d:
+            return "n/a"
+        return fmt(d.get(f), digits)
+    return g
+
+
+def sys_get(sysc, key, t):
+    e = sysc.get(key, {}).get(t)
+    return None if e is None else e["calls_txn"]
+
+
+def sys_cell(sysc, key, t, c):
+    e = sysc.get(key, {}).get(t)
+    if e is None:
+        d = c.get(t)
+        return "n/a" if d is not None and "na" in d else "—"
+    if e["calls_txn"] is None:
+        return "failed"
+    return f"{e['calls_txn']:.2f}"
 
 
 def load_memory(path):
@@ -139,11 +185,63 @@ def load_memory(path):
     return idle, logins
 
 
+def load_syscalls(path):
+    """(workload, mode, clients) -> target -> traced run: calls_txn, top [(call, per txn)], ..."""
+    out = defaultdict(dict)
+    if not path or not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            d = json.loads(line)
+            res = d.get("result") or {}
+            key = (d["workload"], d["mode"], int(d["clients"]))
+            txns = res.get("txns") or 0
+            e = {
+                "txns": txns,
+                "window_s": res.get("window_s"),
+                "calls": res.get("calls"),
+                "error": res.get("error"),
+                "ended_early": d.get("ended_early", False),
+                "exit": d.get("pgbench_exit"),
+                "calls_txn": None,
+                "errors_txn": None,
+                "top": [],
+            }
+            if txns and res.get("calls") is not None:
+                e["calls_txn"] = res["calls"] / txns
+                e["errors_txn"] = (res.get("errors") or 0) / txns
+                by = sorted((res.get("by_call") or {}).items(), key=lambda kv: -kv[1])
+                e["top"] = [(k, v / txns) for k, v in by]
+            elif not e["error"]:
+                e["error"] = "no transactions completed while strace was attached"
+            out[key][d["target"]] = e
+    return out
+
+
+def top_calls(e, n=6, floor=0.01):
+    """'recvfrom 2.00, sendto 2.00, epoll_wait 0.16' (the n most frequent, each ≥ floor/txn)."""
+    parts = [f"{k} {v:.2f}" for k, v in e["top"][:n] if v >= floor]
+    rest = sum(v for _, v in e["top"][n:])
+    if rest >= floor:
+        parts.append(f"others {rest:.2f}")
+    return ", ".join(parts)
+
+
 def main():
     raw_path, mem_path, out_path = sys.argv[1:4]
+    sys_path = sys.argv[4] if len(sys.argv) > 4 else None
     rows = load_pgbench(raw_path)
     order, cells = aggregate(rows)
     idle, logins = load_memory(mem_path)
+    sysc = load_syscalls(sys_path)
+    for key in sysc:
+        if key not in order:
+            order.append(key)
+            cells[key] = {}
+    pgb_prepared = E("BENCH_PGB_PREPARED") == "1"
     arena = int(E("BENCH_QCP_ARENA_BYTES") or 0)
     out = []
     w = out.append
@@ -169,7 +267,7 @@ def main():
     w(f"- Kernel: {platform.system()} {platform.release()}")
     w(f"- PostgreSQL: {E('BENCH_PG_VERSION', '?')} (max_connections = {E('BENCH_PG_MAX_CONN', '?')}, "
       "fsync off, synchronous_commit off)")
-    w(f"- PgBouncer: {E('BENCH_PGB_VERSION', '?')}")
+    w(f"- PgBouncer: {E('BENCH_PGB_VERSION', '?')} (`{E('BENCH_PGB_BIN', '?')}`)")
     w(f"- qcp: {E('BENCH_QCP_VERSION', '?')} (release build)")
     w(f"- pgbench: {E('BENCH_PGBENCH_VERSION', '?')}")
     w("")
@@ -183,32 +281,45 @@ def main():
       "SCRAM secret (SCRAM pass-through to the server), connection logging off.")
     w(f"- qcp: relay_mode Smart, log_level Warn, arena {E('BENCH_QCP_CHUNK_SIZE')} x "
       f"{E('BENCH_QCP_CHUNKS')} chunks = {arena / 1048576:.0f} MiB (allocated and touched at start).")
-    w("- PgBouncer: pool_mode transaction, defaults otherwise (pkt_buf 4096, listen_backlog 128), "
-      "run as the postgres user.")
-    w("- Medians over the rounds for TPS and latency; CPU/txn = proxy utime+stime "
-      "(/proc/PID/stat, all threads, including the pgbench connection phase) over all rounds / "
-      "transactions of those rounds; errors = failed transactions + aborted clients + failed "
-      "connections, over all rounds.")
+    if pgb_prepared:
+        w(f"- PgBouncer: pool_mode transaction, max_prepared_statements = {E('BENCH_PGB_MAX_PREPARED')} "
+          "(qcp's default limits.max_prepared_statements), defaults otherwise (pkt_buf 4096, "
+          "listen_backlog 128), run as the postgres user.")
+    else:
+        w("- PgBouncer: pool_mode transaction, defaults otherwise (pkt_buf 4096, listen_backlog 128), "
+          "run as the postgres user. It has no prepared statements in transaction pooling (1.21 "
+          "added them, `max_prepared_statements`), so its `-M prepared` cells are n/a: build "
+          "PgBouncer 1.21 or later from its source release and run "
+          "`PGBOUNCER_BIN=/path/to/pgbouncer bench/run.sh` to fill them (the script then sets "
+          "max_prepared_statements = 200, qcp's default).")
+    w("- Medians over the rounds for TPS and latency; CPU/txn = proxy CPU time from "
+      "/proc/PID/stat (user = utime, system = stime, total = both; all threads; including the "
+      "pgbench connection phase) over all rounds / transactions of those rounds; errors = failed "
+      "transactions + aborted clients + failed connections, over all rounds.")
+    sc = E("BENCH_STRACE_CELLS", "none")
+    if sc and sc != "none":
+        w(f"- System calls/txn: after the timed runs, on the same proxies, one separate pgbench run "
+          f"per proxy and cell ({', '.join('`' + c + '`' for c in sc.split())}), with `-l`; once "
+          f"its clients are connected and logged in, `strace -f -c -p PID` (every thread of the "
+          f"proxy) is attached for {E('BENCH_STRACE_SECONDS')} s; calls / transactions pgbench "
+          "logged as completed in that window (so logins are not counted). strace slows the proxy "
+          "down several times, which is why the timed runs are not traced, and a slower proxy "
+          "finds more work per wake-up, so waits (epoll_wait and the like) may be somewhat fewer "
+          "per transaction than untraced.")
+    else:
+        w("- System calls/txn: not measured in this run (`BENCH_STRACE_CELLS=none`).")
     w("")
 
     if order:
-        w("## Throughput, latency and CPU (pgbench)")
+        w("## Throughput and latency (pgbench)")
         w("")
         w("| workload | mode | clients | direct TPS | PgBouncer TPS | qcp TPS | qcp/PgBouncer | qcp/direct "
-          "| direct lat ms | PgBouncer lat ms | qcp lat ms | PgBouncer CPU µs/txn | qcp CPU µs/txn "
-          "| CPU qcp/PgBouncer | errors PgBouncer | errors qcp |")
-        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| direct lat ms | PgBouncer lat ms | qcp lat ms | errors PgBouncer | errors qcp |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for key in order:
             wl, mode, clients = key
             c = cells[key]
-
-            def g(t, f, digits=0):
-                d = c.get(t)
-                if d is None:
-                    return "—"
-                if "na" in d:
-                    return "n/a"
-                return fmt(d.get(f), digits)
+            g = cell_getter(c)
 
             def errs(t):
                 d = c.get(t)
@@ -221,19 +332,59 @@ def main():
                     s += f" (exit≠0 in {d['bad_exit']}/{d['runs']})"
                 return s
 
-            def val(t, f):
-                d = c.get(t)
-                return None if d is None or "na" in d else d.get(f)
-
-            r_pgb = ratio(val("qcp", "tps"), val("pgbouncer", "tps"))
-            r_dir = ratio(val("qcp", "tps"), val("direct", "tps"))
-            r_cpu = ratio(val("qcp", "cpu_us"), val("pgbouncer", "cpu_us"))
-            wname = "-S (select only)" if wl == "S" else "tpcb-like"
-            w(f"| {wname} | {mode} | {clients} | {g('direct', 'tps')} | {g('pgbouncer', 'tps')} | "
+            r_pgb = ratio(cval(c, "qcp", "tps"), cval(c, "pgbouncer", "tps"))
+            r_dir = ratio(cval(c, "qcp", "tps"), cval(c, "direct", "tps"))
+            w(f"| {wname(wl)} | {mode} | {clients} | {g('direct', 'tps')} | {g('pgbouncer', 'tps')} | "
               f"{g('qcp', 'tps')} | {fmt(r_pgb, 2)} | {fmt(r_dir, 2)} | {g('direct', 'lat', 3)} | "
-              f"{g('pgbouncer', 'lat', 3)} | {g('qcp', 'lat', 3)} | {g('pgbouncer', 'cpu_us', 1)} | "
-              f"{g('qcp', 'cpu_us', 1)} | {fmt(r_cpu, 2)} | {errs('pgbouncer')} | {errs('qcp')} |")
+              f"{g('pgbouncer', 'lat', 3)} | {g('qcp', 'lat', 3)} | {errs('pgbouncer')} | {errs('qcp')} |")
         w("")
+        w("## CPU and system calls per transaction (proxies)")
+        w("")
+        w("CPU in µs per transaction, from the timed runs above; system calls per transaction from "
+          "the separate traced runs (see Settings; — where that cell was not traced).")
+        w("")
+        w("| workload | mode | clients | PgBouncer user | PgBouncer sys | PgBouncer total | qcp user "
+          "| qcp sys | qcp total | CPU qcp/PgBouncer | PgBouncer calls/txn | qcp calls/txn "
+          "| calls qcp − PgBouncer |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for key in order:
+            wl, mode, clients = key
+            c = cells[key]
+            g = cell_getter(c)
+            r_cpu = ratio(cval(c, "qcp", "cpu_us"), cval(c, "pgbouncer", "cpu_us"))
+            sp, sq = sys_get(sysc, key, "pgbouncer"), sys_get(sysc, key, "qcp")
+            diff = None if sp is None or sq is None else sq - sp
+            w(f"| {wname(wl)} | {mode} | {clients} | {g('pgbouncer', 'user_us', 1)} | "
+              f"{g('pgbouncer', 'sys_us', 1)} | {g('pgbouncer', 'cpu_us', 1)} | {g('qcp', 'user_us', 1)} | "
+              f"{g('qcp', 'sys_us', 1)} | {g('qcp', 'cpu_us', 1)} | {fmt(r_cpu, 2)} | "
+              f"{sys_cell(sysc, key, 'pgbouncer', c)} | {sys_cell(sysc, key, 'qcp', c)} | "
+              f"{fmt(diff, 2, none='—') if diff is None or diff < 0 else '+' + fmt(diff, 2)} |")
+        w("")
+        if sysc:
+            w("### System calls per transaction, by call (strace -f -c)")
+            w("")
+            w("The most frequent calls, per transaction, in each traced run (\"others\": the rest "
+              "together); errors = calls that returned an error (EAGAIN and the like), per "
+              "transaction.")
+            w("")
+            w("| workload | mode | clients | proxy | traced s | transactions | calls/txn | errors/txn | top calls per txn |")
+            w("|---|---|---:|---|---:|---:|---:|---:|---|")
+            for key in order:
+                if key not in sysc:
+                    continue
+                wl, mode, clients = key
+                for t in ("pgbouncer", "qcp"):
+                    e = sysc[key].get(t)
+                    if e is None:
+                        continue
+                    if e["calls_txn"] is None:
+                        w(f"| {wname(wl)} | {mode} | {clients} | {NAMES[t]} | {fmt(e['window_s'], 1, none='—')} | "
+                          f"{e['txns']:,} | — | — | {e['error']} |")
+                        continue
+                    flag = " (pgbench ended before strace detached)" if e["ended_early"] else ""
+                    w(f"| {wname(wl)} | {mode} | {clients} | {NAMES[t]} | {fmt(e['window_s'], 1)} | "
+                      f"{e['txns']:,} | {e['calls_txn']:.2f} | {e['errors_txn']:.2f} | {top_calls(e)}{flag} |")
+            w("")
         notes = []
         for key in order:
             for t in TARGETS:
@@ -269,6 +420,7 @@ def main():
                 for n in notes:
                     w("  " + n)
             w("")
+    if order and E("BENCH_PGB_HWM"):
         w("Peak RSS (VmHWM) after the pgbench runs: "
           f"PgBouncer {fmt(num(E('BENCH_PGB_HWM')) and num(E('BENCH_PGB_HWM')) / 1024, 1)} MiB, "
           f"qcp {fmt(num(E('BENCH_QCP_HWM')) and num(E('BENCH_QCP_HWM')) / 1024, 1)} MiB "
@@ -326,19 +478,30 @@ def main():
     for line in targets(cells, idle, logins):
         w(line)
     w("")
+    w("## Targets (CPU and system calls per transaction)")
+    w("")
+    w("Ratios within this run, against the PgBouncer above (same pool, SCRAM).")
+    w("")
+    w("| target | result | numbers |")
+    w("|---|---|---|")
+    for line in targets_cpu(cells, sysc, pgb_prepared):
+        w(line)
+    w("")
 
     if rows:
         w("## Raw pgbench results")
         w("")
         w("<details><summary>every run</summary>")
         w("")
-        w("| round | workload | mode | clients | target | TPS | latency ms | transactions | failed | aborted | proxy CPU ticks | exit | others' CPU % |")
-        w("|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|")
+        w(f"| round | workload | mode | clients | target | TPS | latency ms | transactions | failed | aborted "
+          f"| proxy CPU ticks (1/{E('BENCH_CLK_TCK', '100')} s) | user | system | exit | others' CPU % |")
+        w("|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
         for r in rows:
             if r["exit"] == "na":
                 continue
             w(f"| {r['round']} | {r['workload']} | {r['mode']} | {r['clients']} | {r['target']} | {r['tps']} | "
-              f"{r['latency_ms']} | {r['txns']} | {r['failed']} | {r['aborted']} | {r['cpu_ticks']} | {r['exit']} | "
+              f"{r['latency_ms']} | {r['txns']} | {r['failed']} | {r['aborted']} | {r['cpu_ticks']} | "
+              f"{r.get('utime_ticks') or ''} | {r.get('stime_ticks') or ''} | {r['exit']} | "
               f"{r.get('foreign_pct', '')} |")
         w("")
         w("</details>")
@@ -390,8 +553,12 @@ def targets(cells, idle, logins):
         res.append(f"| -S {mode}, 1000 clients: qcp TPS ≥ PgBouncer, no errors | {verdict(ok)} | "
                    f"TPS {fmt(tq)} vs {fmt(tp)} = {fmt(ratio(tq, tp), 2)}×; qcp errors {eq if eq is not None else 'n/a'} |")
     tq, eq = get("S", "prepared", 1000, "qcp", "tps"), get("S", "prepared", 1000, "qcp", "errors")
-    if tq is not None:
-        res.append(f"| (-S prepared, 1000 clients, qcp only: PgBouncer 1.18 n/a) | info | "
+    tp, ep = get("S", "prepared", 1000, "pgbouncer", "tps"), get("S", "prepared", 1000, "pgbouncer", "errors")
+    if tq is not None and tp is not None:
+        res.append(f"| (-S prepared, 1000 clients) | info | TPS {fmt(tq)} vs {fmt(tp)} = {fmt(ratio(tq, tp), 2)}×; "
+                   f"errors qcp {eq}, PgBouncer {ep} |")
+    elif tq is not None:
+        res.append(f"| (-S prepared, 1000 clients, qcp only: PgBouncer {pgb_short()} n/a) | info | "
                    f"qcp TPS {fmt(tq)}, errors {eq} |")
     d = idle.get("qcp")
     if d and d.get("ok") and d.get("rss_after_kb") is not None:
@@ -415,6 +582,61 @@ def targets(cells, idle, logins):
                    f"qcp {sq:.3f} s vs PgBouncer {sp:.3f} s ({sq / sp if sp else 0:.2f}×); qcp failed logins {fq} |")
     else:
         res.append("| SCRAM logins: qcp no slower than PgBouncer | not measured | |")
+    return res
+
+
+def pgb_short():
+    v = E("BENCH_PGB_VERSION", "")
+    tok = [t for t in v.split() if t[:1].isdigit()]
+    return ".".join(tok[0].split(".")[:2]) if tok else "?"
+
+
+def targets_cpu(cells, sysc, pgb_prepared):
+    res = []
+
+    def get(wl, mode, clients, t, f):
+        d = cells.get((wl, mode, clients), {}).get(t)
+        if d is None or "na" in d:
+            return None
+        return d.get(f)
+
+    def verdict(ok):
+        return "not measured" if ok is None else ("**met**" if ok else "**missed**")
+
+    for mode in ("simple", "extended"):
+        for clients in (1, 16, 64, 1000):
+            key = ("S", mode, clients)
+            cq, cp = get("S", mode, clients, "qcp", "cpu_us"), get("S", mode, clients, "pgbouncer", "cpu_us")
+            sq, sp = sys_get(sysc, key, "qcp"), sys_get(sysc, key, "pgbouncer")
+            rc = ratio(cq, cp)
+            ok_cpu = None if rc is None else rc <= 1.0
+            ok_sys = None if sq is None or sp is None else sq <= sp + 0.5
+            # Missed if either part is missed; not measured if a part is not and none is missed.
+            if ok_cpu is False or ok_sys is False:
+                ok = False
+            elif ok_cpu is None or ok_sys is None:
+                ok = None
+            else:
+                ok = True
+            detail = ""
+            if ok is not True and not (ok_cpu is None and ok_sys is None):
+                detail = f" (CPU {verdict(ok_cpu).strip('*')}, calls {verdict(ok_sys).strip('*')})"
+            calls = "calls not traced" if sq is None or sp is None else (
+                f"calls {sq:.2f} vs {sp:.2f} per txn ({sq - sp:+.2f})")
+            res.append(f"| -S {mode}, {clients} client{'s' if clients > 1 else ''}: qcp CPU/txn ≤ 1.0× PgBouncer, "
+                       f"calls/txn ≤ PgBouncer + 0.5 | {verdict(ok)}{detail} | "
+                       f"CPU {fmt(cq, 1)} vs {fmt(cp, 1)} µs/txn = {fmt(rc, 2)}×; {calls} |")
+    cq, cp = get("S", "prepared", 16, "qcp", "cpu_us"), get("S", "prepared", 16, "pgbouncer", "cpu_us")
+    rc = ratio(cq, cp)
+    if pgb_prepared and rc is not None:
+        res.append(f"| -S prepared, 16 clients: qcp CPU/txn ≤ 0.9× PgBouncer {pgb_short()} with "
+                   f"max_prepared_statements | {verdict(rc <= 0.9)} | CPU {fmt(cq, 1)} vs {fmt(cp, 1)} µs/txn "
+                   f"= {fmt(rc, 2)}× |")
+    else:
+        why = (f"PgBouncer {pgb_short()} has no prepared statements in transaction pooling: "
+               "set PGBOUNCER_BIN to a 1.21+ build") if not pgb_prepared else "cell not run"
+        res.append(f"| -S prepared, 16 clients: qcp CPU/txn ≤ 0.9× PgBouncer 1.21+ with "
+                   f"max_prepared_statements | not measured | {why}; qcp {fmt(cq, 1)} µs/txn |")
     return res
 
 

@@ -1,34 +1,56 @@
 #!/usr/bin/env bash
 # QCP benchmark (issue #6): qcp vs PgBouncer vs PostgreSQL directly, on this machine.
 #
-#   bench/run.sh                 full run (about 15 minutes), rewrites BENCHMARKS.md
-#   BENCH_QUICK=1 bench/run.sh   a small subset (about 3 minutes), for checking the harness
+#   bench/run.sh                 full run (about 18 minutes; 20 with a PgBouncer 1.21+, which
+#                                also runs the -M prepared cells), rewrites BENCHMARKS.md
+#   BENCH_QUICK=1 bench/run.sh   a small subset (about 4 minutes), for checking the harness
+#   PGBOUNCER_BIN=/path/to/pgbouncer bench/run.sh   compare with another PgBouncer build
 #
 # Must be run as root (PostgreSQL runs as the `postgres` OS user; PgBouncer as `postgres` too).
-# It installs PostgreSQL 15 and PgBouncer from the Debian packages if they are missing, builds
-# qcp (release), starts a throwaway PostgreSQL 15 cluster (scripts/pg-cluster.sh), its own
-# PgBouncer (transaction pooling) and its own qcp (relay_mode Smart), all on 127.0.0.1, with
-# the same pool size and SCRAM-SHA-256 auth for both proxies (both are given the server's
-# SCRAM secret of qcp_scram, so both log in to the server by SCRAM pass-through), then:
+# It installs PostgreSQL 15, PgBouncer (unless PGBOUNCER_BIN is set) and strace from the Debian
+# packages if they are missing, builds qcp (release), starts a throwaway PostgreSQL 15 cluster
+# (scripts/pg-cluster.sh), its own PgBouncer (transaction pooling) and its own qcp (relay_mode
+# Smart), all on 127.0.0.1, with the same pool size and SCRAM-SHA-256 auth for both proxies
+# (both are given the server's SCRAM secret of qcp_scram, so both log in to the server by SCRAM
+# pass-through), then:
 #   1. pgbench, interleaved target by target, over BENCH_ROUNDS rounds:
 #      -S with -M simple, extended, prepared at 1, 16, 64, 1000 clients; tpcb-like at 16;
-#      direct at 1000 clients is n/a (max_connections = 400), PgBouncer 1.18 -M prepared is
-#      n/a (no prepared-statement support in transaction pooling);
-#      per proxy: CPU time (utime+stime from /proc/PID/stat) per transaction, peak RSS (VmHWM);
-#   2. on freshly started proxies: BENCH_IDLE_CLIENTS (10,000) idle, authenticated clients
+#      direct at 1000 clients is n/a (max_connections = 400); PgBouncer -M prepared is n/a
+#      unless it is 1.21 or later (Debian 12's is 1.18: no prepared statements in transaction
+#      pooling); with 1.21+ it runs with max_prepared_statements = 200 (qcp's default
+#      limits.max_prepared_statements);
+#      per proxy: user and system CPU time (utime, stime from /proc/PID/stat, all threads) per
+#      transaction, peak RSS (VmHWM);
+#   2. system calls per transaction, on the same proxies after the timed runs: for each of
+#      BENCH_STRACE_CELLS and proxy, a separate pgbench run with -l (one log line per
+#      transaction); once its clients are connected, `strace -f -c -p PID` (-f with -p attaches
+#      every thread of PID) is attached to the proxy for BENCH_STRACE_SECONDS and detached;
+#      calls / transactions pgbench completed in that window (bench/syscalls.py). Tracing
+#      slows the proxy down, which is why the timed runs are not traced;
+#   3. on freshly started proxies: BENCH_IDLE_CLIENTS (10,000) idle, authenticated clients
 #      held open (bench/pgclient.py), RSS growth per client; then BENCH_LOGIN_CLIENTS (1,000)
 #      SCRAM logins, BENCH_LOGIN_CONCURRENCY (50) at a time, timed, once per round;
-#   3. bench/report.py writes BENCHMARKS.md (tables, targets met or missed, machine, raw data).
+#   4. bench/report.py writes BENCHMARKS.md (tables, targets met or missed, machine, raw data).
 # Everything it started is stopped, and its temporary directory removed, on exit.
+#
+# PgBouncer with prepared statements: Debian's package (1.18) has none in transaction pooling.
+# Build 1.21 or later from its source release (for example 1.25.2: ./configure --without-cares
+# --without-pam --without-ldap && make, which needs libevent-dev, libssl-dev, pkg-config) and
+# point PGBOUNCER_BIN at the binary: PGBOUNCER_BIN=/tmp/pgbouncer/pgbouncer bench/run.sh. It
+# runs as the postgres user, so the binary must be readable and executable by postgres.
 #
 # Environment (defaults in brackets):
 #   BENCH_SECONDS [6]           pgbench -T per cell and target (+clients/125 s for the
 #                               connection phase, which pgbench leaves out of its TPS)
 #   BENCH_ROUNDS [3]            rounds of the whole pgbench matrix (and of the login timing)
-#   BENCH_QUICK [0]             1: 4 s cells, 1 round, a subset of cells, 2,000 idle clients
+#   BENCH_QUICK [0]             1: 4 s cells, 1 round, a subset of cells, 2,000 idle clients,
+#                               strace on S:simple:16 S:extended:16 S:prepared:16 only
 #   BENCH_CELLS                 override the cells: space-separated WORKLOAD:MODE:CLIENTS,
 #                               WORKLOAD = S or tpcb, MODE = simple|extended|prepared,
 #                               e.g. "S:simple:16 S:extended:16"; "none" skips pgbench
+#   BENCH_STRACE_CELLS          cells of the system-call runs, same form [every -S cell of
+#                               BENCH_CELLS]; "none" skips them
+#   BENCH_STRACE_SECONDS [3]    how long strace stays attached in each of those runs
 #   BENCH_POOL_SIZE [20]        pool size of both proxies (qcp pool_size, PgBouncer default_pool_size)
 #   BENCH_SCALE [10]            pgbench -i -s
 #   BENCH_IDLE_CLIENTS [10000]  idle clients per proxy (0 skips the memory and login tests)
@@ -40,6 +62,8 @@
 #                               a run during which they used over 5% of the machine is repeated
 #                               once, and flagged in the raw data if it was disturbed again
 #   BENCH_KEEP [0]              1: keep the temporary directory (logs, raw data) and print it
+#   PGBOUNCER_BIN               the PgBouncer binary to run [pgbouncer on PATH, installed from
+#                               the Debian package if missing]; 1.21+ also runs -M prepared
 #   QCP_BIN_DIR                 use qcp/qcp-ctrl from this directory instead of building;
 #                               otherwise `cargo build --release` into CARGO_TARGET_DIR [ROOT/target]
 set -euo pipefail
@@ -54,6 +78,7 @@ if [[ "$BENCH_QUICK" == 1 ]]; then
     BENCH_ROUNDS="${BENCH_ROUNDS:-1}"
     BENCH_CELLS="${BENCH_CELLS:-S:simple:1 S:simple:16 S:extended:16 S:prepared:16 S:simple:1000 tpcb:simple:16}"
     BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-2000}"
+    BENCH_STRACE_CELLS="${BENCH_STRACE_CELLS:-S:simple:16 S:extended:16 S:prepared:16}"
 fi
 BENCH_SECONDS="${BENCH_SECONDS:-6}"
 BENCH_ROUNDS="${BENCH_ROUNDS:-3}"
@@ -63,6 +88,15 @@ for m in simple extended prepared; do
 done
 DEFAULT_CELLS+="tpcb:simple:16"
 BENCH_CELLS="${BENCH_CELLS:-$DEFAULT_CELLS}"
+if [[ -z "${BENCH_STRACE_CELLS:-}" ]]; then
+    BENCH_STRACE_CELLS=""
+    if [[ "$BENCH_CELLS" != none ]]; then
+        for cell in $BENCH_CELLS; do [[ "$cell" == S:* ]] && BENCH_STRACE_CELLS+="$cell "; done
+    fi
+    BENCH_STRACE_CELLS="${BENCH_STRACE_CELLS% }"
+    [[ -n "$BENCH_STRACE_CELLS" ]] || BENCH_STRACE_CELLS=none
+fi
+BENCH_STRACE_SECONDS="${BENCH_STRACE_SECONDS:-3}"
 BENCH_POOL_SIZE="${BENCH_POOL_SIZE:-20}"
 BENCH_SCALE="${BENCH_SCALE:-10}"
 BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-10000}"
@@ -78,11 +112,12 @@ die() { echo "bench/run.sh: error: $*" >&2; exit 1; }
 say() { printf '\n==> %s\n' "$*" >&2; }
 note() { echo "bench/run.sh: $*" >&2; }
 
-for v in BENCH_QUIET_WAIT BENCH_SECONDS BENCH_ROUNDS BENCH_POOL_SIZE BENCH_SCALE BENCH_IDLE_CLIENTS \
+for v in BENCH_QUIET_WAIT BENCH_SECONDS BENCH_STRACE_SECONDS BENCH_ROUNDS BENCH_POOL_SIZE BENCH_SCALE BENCH_IDLE_CLIENTS \
     BENCH_LOGIN_CLIENTS BENCH_LOGIN_CONCURRENCY BENCH_QCP_CHUNKS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
 (( BENCH_SECONDS >= 1 && BENCH_SECONDS <= 300 )) || die "BENCH_SECONDS must be 1..300"
+(( BENCH_STRACE_SECONDS >= 1 && BENCH_STRACE_SECONDS <= 60 )) || die "BENCH_STRACE_SECONDS must be 1..60"
 (( BENCH_ROUNDS >= 1 && BENCH_ROUNDS <= 10 )) || die "BENCH_ROUNDS must be 1..10"
 (( BENCH_IDLE_CLIENTS <= 15000 )) || die "BENCH_IDLE_CLIENTS must be at most 15000"
 (( BENCH_LOGIN_CLIENTS >= 1 && BENCH_LOGIN_CLIENTS <= 10000 )) || die "BENCH_LOGIN_CLIENTS must be 1..10000"
@@ -99,17 +134,41 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Prerequisites
 # ---------------------------------------------------------------------------------------------
-say "Prerequisites: PostgreSQL 15, PgBouncer, python3, qcp"
+say "Prerequisites: PostgreSQL 15, PgBouncer, strace, python3, qcp"
 bash "$CLUSTER" ensure
 command -v python3 >/dev/null || die "python3 is required"
 command -v setpriv >/dev/null || die "setpriv (util-linux) is required"
-if ! command -v pgbouncer >/dev/null; then
-    note "installing pgbouncer (Debian package); it is not started as a service, we run our own"
+APT_UPDATED=0
+apt_install() { # apt_install PACKAGE: from the Debian packages, once
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null || die "apt-get update failed"
-    apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null || die "apt-get install pgbouncer failed"
+    if (( ! APT_UPDATED )); then
+        apt-get update -qq >/dev/null || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    apt-get install -y -qq --no-install-recommends "$1" >/dev/null || die "apt-get install $1 failed"
+}
+if [[ -n "${PGBOUNCER_BIN:-}" ]]; then
+    [[ -f "$PGBOUNCER_BIN" && -x "$PGBOUNCER_BIN" ]] || die "PGBOUNCER_BIN=$PGBOUNCER_BIN is not an executable file"
+    PGBOUNCER="$(cd "$(dirname "$PGBOUNCER_BIN")" && pwd -P)/$(basename "$PGBOUNCER_BIN")"
+else
+    if ! command -v pgbouncer >/dev/null; then
+        note "installing pgbouncer (Debian package); it is not started as a service, we run our own"
+        apt_install pgbouncer
+    fi
+    PGBOUNCER="$(command -v pgbouncer)"
 fi
-PGBOUNCER="$(command -v pgbouncer)"
+PGB_VERSION="$("$PGBOUNCER" --version 2>/dev/null | head -n1)" || true
+[[ "$PGB_VERSION" =~ ([0-9]+)\.([0-9]+) ]] || die "could not read the version of $PGBOUNCER (got '$PGB_VERSION')"
+PGB_MAJOR="${BASH_REMATCH[1]}" PGB_MINOR="${BASH_REMATCH[2]}"
+PGB_SHORT="$PGB_MAJOR.$PGB_MINOR"
+# PgBouncer 1.21 added prepared statements in transaction pooling (max_prepared_statements).
+PGB_PREPARED=0
+PGB_MAX_PREPARED=200   # qcp's default limits.max_prepared_statements
+(( PGB_MAJOR > 1 || (PGB_MAJOR == 1 && PGB_MINOR >= 21) )) && PGB_PREPARED=1
+if [[ "$BENCH_STRACE_CELLS" != none ]] && ! command -v strace >/dev/null; then
+    note "installing strace (Debian package), for the system-call counts"
+    apt_install strace
+fi
 
 QCP_PREBUILT=0
 if [[ -n "${QCP_BIN_DIR:-}" ]]; then
@@ -137,6 +196,8 @@ PGB_DIR="$WORK/pgbouncer"
 QCP_PID=""
 PGB_PID=""
 WATCH_PID=""
+TRACE_PID=""      # strace and the pgbench of the traced run under way, if any
+TRACE_BENCH_PID=""
 PG_STARTED=0
 
 stop_qcp() {
@@ -160,6 +221,8 @@ stop_pgbouncer() {
 cleanup() {
     set +e
     trap - EXIT INT TERM
+    if [[ -n "$TRACE_PID" ]]; then kill -INT "$TRACE_PID" 2>/dev/null; wait "$TRACE_PID" 2>/dev/null; fi
+    if [[ -n "$TRACE_BENCH_PID" ]]; then kill "$TRACE_BENCH_PID" 2>/dev/null; wait "$TRACE_BENCH_PID" 2>/dev/null; fi
     stop_qcp
     stop_pgbouncer
     (( PG_STARTED )) && bash "$CLUSTER" stop "$PG_DIR" >/dev/null 2>&1
@@ -252,6 +315,9 @@ pidfile = $PGB_DIR/pgbouncer.pid
 log_connections = 0
 log_disconnections = 0
 INI
+if (( PGB_PREPARED )); then
+    echo "max_prepared_statements = $PGB_MAX_PREPARED" >>"$PGB_DIR/pgbouncer.ini"
+fi
 chown -R postgres:postgres "$PGB_DIR"
 chmod 0600 "$PGB_DIR/userlist.txt"
 
@@ -307,13 +373,13 @@ start_qcp
 # ---------------------------------------------------------------------------------------------
 # pgbench
 # ---------------------------------------------------------------------------------------------
-cpu_ticks() { # utime + stime of a process, all threads, in clock ticks
+cpu_ticks() { # "utime stime" of a process, all threads, in clock ticks
     local rest
-    rest="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+    rest="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0 0; return; }
     rest="${rest##*) }"
     # shellcheck disable=SC2086
     set -- $rest
-    echo $(( ${12} + ${13} ))
+    echo "${12} ${13}"
 }
 proc_kb() { # proc_kb PID VmHWM|VmRSS
     awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
@@ -322,21 +388,21 @@ port_of() { case "$1" in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGB_PORT" 
 pid_of() { case "$1" in pgbouncer) echo "$PGB_PID" ;; qcp) echo "$QCP_PID" ;; *) echo "" ;; esac; }
 
 RAW="$WORK/pgbench.tsv"
-printf 'round\tworkload\tmode\tclients\ttarget\ttps\tlatency_ms\ttxns\tfailed\taborted\tcpu_ticks\texit\tforeign_pct\tnote\n' >"$RAW"
+printf 'round\tworkload\tmode\tclients\ttarget\ttps\tlatency_ms\ttxns\tfailed\taborted\tcpu_ticks\texit\tforeign_pct\tnote\tutime_ticks\tstime_ticks\n' >"$RAW"
 
 # run_cell ROUND WORKLOAD MODE CLIENTS TARGET: one pgbench run, one line in $RAW.
 run_cell() {
     local round="$1" wl="$2" mode="$3" clients="$4" target="$5"
-    local port pid jobs out rc cpu0 cpu1 cpu tps lat txns failed aborted noteline
+    local port pid jobs out rc u0 s0 u1 s1 cpu ut st tps lat txns failed aborted noteline
     local -a args
     if [[ "$target" == direct ]] && (( clients > PG_MAX_CONN - 5 )); then
         printf '%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\tna\t\tn/a: max_connections = %s\n' \
             "$round" "$wl" "$mode" "$clients" "$target" "$PG_MAX_CONN" >>"$RAW"
         return
     fi
-    if [[ "$target" == pgbouncer && "$mode" == prepared ]]; then
-        printf '%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\tna\t\tn/a: PgBouncer 1.18 has no prepared statements in transaction pooling\n' \
-            "$round" "$wl" "$mode" "$clients" "$target" >>"$RAW"
+    if [[ "$target" == pgbouncer && "$mode" == prepared ]] && (( ! PGB_PREPARED )); then
+        printf '%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\tna\t\tn/a: PgBouncer %s has no prepared statements in transaction pooling (1.21+ has: set PGBOUNCER_BIN)\n' \
+            "$round" "$wl" "$mode" "$clients" "$target" "$PGB_SHORT" >>"$RAW"
         return
     fi
     port="$(port_of "$target")"
@@ -352,14 +418,17 @@ run_cell() {
     for attempt in 1 2; do
         wait_quiet
         f0="$(foreign_ticks)"
-        cpu0=0; [[ -n "$pid" ]] && cpu0="$(cpu_ticks "$pid")"
+        u0=0 s0=0; [[ -n "$pid" ]] && read -r u0 s0 <<<"$(cpu_ticks "$pid")"
         rc=0
         t0="$(date +%s%N)"
         timeout -k 5 $(( BENCH_SECONDS + 120 )) pgbench "${args[@]}" \
             "host=127.0.0.1 port=$port user=qcp_scram dbname=qcp_test sslmode=disable" >"$out" 2>&1 || rc=$?
         wall=$(( ($(date +%s%N) - t0) / 1000000 ))   # ms
-        cpu=""
-        if [[ -n "$pid" ]]; then cpu1="$(cpu_ticks "$pid")"; cpu=$(( cpu1 - cpu0 )); fi
+        cpu="" ut="" st=""
+        if [[ -n "$pid" ]]; then
+            read -r u1 s1 <<<"$(cpu_ticks "$pid")"
+            ut=$(( u1 - u0 )); st=$(( s1 - s0 )); cpu=$(( ut + st ))
+        fi
         sleep 0.6   # let cpuwatch take one more sample
         # Foreign CPU as a percentage of the machine's capacity over the run.
         foreign_pct=$(( ( $(foreign_ticks) - f0 ) * 1000 * 100 / (CLK_TCK * (wall + 1) * NCPU) ))
@@ -373,8 +442,9 @@ run_cell() {
     aborted="$(grep -c -E 'aborted in command|connection to server .* failed|could not connect' "$out" || true)"
     noteline="$(grep -m1 -E 'error|ERROR|FATAL' "$out" | tr '\t' ' ' | cut -c1-200 || true)"
     (( rc == 124 || rc == 137 )) && noteline="pgbench timed out; $noteline"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$wl" "$mode" "$clients" "$target" \
-        "${tps:-0}" "${lat:-}" "${txns:-0}" "${failed:-0}" "${aborted:-0}" "$cpu" "$rc" "$foreign_pct" "$noteline" >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$wl" "$mode" "$clients" "$target" \
+        "${tps:-0}" "${lat:-}" "${txns:-0}" "${failed:-0}" "${aborted:-0}" "$cpu" "$rc" "$foreign_pct" "$noteline" \
+        "$ut" "$st" >>"$RAW"
     printf '    round %s %-5s %-8s %4s clients %-9s tps %10s  lat %8s ms  errors %s%s\n' "$round" "$wl" "$mode" \
         "$clients" "$target" "${tps:-0}" "${lat:--}" "$(( ${failed:-0} + ${aborted:-0} ))" \
         "$( (( rc != 0 )) && echo "  (exit $rc)")$( (( foreign_pct > 5 )) && echo "  (others used ${foreign_pct}% CPU)")" >&2
@@ -406,6 +476,85 @@ if [[ "$BENCH_CELLS" != none ]]; then
     done
     PGB_HWM="$(proc_kb "$PGB_PID" VmHWM)"
     QCP_HWM="$(proc_kb "$QCP_PID" VmHWM)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# System calls per transaction: separate, traced pgbench runs
+# ---------------------------------------------------------------------------------------------
+SYS="$WORK/syscalls.jsonl"
+: >"$SYS"
+
+# trace_cell WORKLOAD MODE CLIENTS TARGET: one pgbench run with -l; once its clients are
+# connected and logged in, strace counts the proxy's system calls (all threads) for
+# BENCH_STRACE_SECONDS; one line in $SYS.
+trace_cell() {
+    local wl="$1" mode="$2" clients="$3" target="$4"
+    local port pid jobs dir bpid spid t0 t1 rc n ended_early=false res
+    local -a args
+    if [[ "$target" == pgbouncer && "$mode" == prepared ]] && (( ! PGB_PREPARED )); then return 0; fi
+    port="$(port_of "$target")"
+    pid="$(pid_of "$target")"
+    dir="$WORK/strace-$wl-$mode-$clients-$target"
+    mkdir -p "$dir"
+    jobs=2; (( clients < 2 )) && jobs=1
+    # Connection phase (clients/125 s, as above) + 1 s for the last logins + the traced window
+    # + 2 s, so pgbench is still running when strace detaches.
+    args=(-n -M "$mode" -c "$clients" -j "$jobs" -T "$(( clients / 125 + 1 + BENCH_STRACE_SECONDS + 2 ))"
+        -l "--log-prefix=$dir/txn")
+    [[ "$wl" == S ]] && args+=(-S)
+    wait_quiet
+    timeout -k 5 $(( BENCH_STRACE_SECONDS + clients / 125 + 120 )) pgbench "${args[@]}" \
+        "host=127.0.0.1 port=$port user=qcp_scram dbname=qcp_test sslmode=disable" >"$dir/pgbench.log" 2>&1 &
+    bpid=$!
+    TRACE_BENCH_PID=$bpid
+    # Until CLIENTS connections to the proxy are established (at most 60 s), then 1 s more:
+    # pgbench logs its clients in one after another, so at most the last ones are still at it.
+    for _ in $(seq 1 600); do
+        n="$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)"
+        (( n >= clients )) && break
+        kill -0 "$bpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 1
+    if ! kill -0 "$bpid" 2>/dev/null; then
+        wait "$bpid" || true
+        TRACE_BENCH_PID=""
+        note "strace $wl $mode $clients $target: pgbench ended before its clients were connected"
+        echo "{\"workload\": \"$wl\", \"mode\": \"$mode\", \"clients\": $clients, \"target\": \"$target\", \"result\": {\"error\": \"pgbench ended before tracing\"}}" >>"$SYS"
+        return 0
+    fi
+    t0="$(date +%s.%N)"
+    strace -f -c -o "$dir/strace.txt" -p "$pid" 2>"$dir/strace.err" &
+    spid=$!
+    TRACE_PID=$spid
+    sleep "$BENCH_STRACE_SECONDS"
+    t1="$(date +%s.%N)"
+    kill -0 "$bpid" 2>/dev/null || ended_early=true
+    kill -INT "$spid" 2>/dev/null || true
+    wait "$spid" || true
+    TRACE_PID=""
+    rc=0
+    wait "$bpid" || rc=$?
+    TRACE_BENCH_PID=""
+    res="$(python3 "$BENCH/syscalls.py" --label "$(printf '%-5s %-8s %4s clients %-9s' "$wl" "$mode" "$clients" "$target")" \
+        "$dir/strace.txt" "$t0" "$t1" "$dir"/txn.*)" \
+        || res='{"error": "could not read the strace summary"}'
+    echo "{\"workload\": \"$wl\", \"mode\": \"$mode\", \"clients\": $clients, \"target\": \"$target\", \"pgbench_exit\": $rc, \"ended_early\": $ended_early, \"result\": $res}" >>"$SYS"
+}
+
+if [[ "$BENCH_STRACE_CELLS" != none ]]; then
+    read -r -a TCELLS <<<"$BENCH_STRACE_CELLS"
+    for cell in "${TCELLS[@]}"; do
+        [[ "$cell" =~ ^(S|tpcb):(simple|extended|prepared):[0-9]+$ ]] || die "bad cell '$cell' in BENCH_STRACE_CELLS"
+        c="${cell##*:}"; (( c >= 1 && c <= 1000 )) || die "clients must be 1..1000 in '$cell'"
+    done
+    say "System calls: ${#TCELLS[@]} cells x 2 proxies, strace attached for ${BENCH_STRACE_SECONDS} s each"
+    for cell in "${TCELLS[@]}"; do
+        IFS=: read -r wl mode clients <<<"$cell"
+        for t in pgbouncer qcp; do
+            trace_cell "$wl" "$mode" "$clients" "$t"
+        done
+    done
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -454,7 +603,9 @@ elif [[ -n "$(git -C "$ROOT" status --porcelain -- qcp-core qcp-codec qcp-bin Ca
     QCP_REV="$QCP_REV (+ uncommitted changes)"
 fi
 BENCH_PG_VERSION="$("$PG_BINDIR/postgres" --version)" \
-BENCH_PGB_VERSION="$("$PGBOUNCER" --version | head -n1)" \
+BENCH_PGB_VERSION="$PGB_VERSION" BENCH_PGB_BIN="$PGBOUNCER" \
+BENCH_PGB_PREPARED="$PGB_PREPARED" BENCH_PGB_MAX_PREPARED="$PGB_MAX_PREPARED" \
+BENCH_STRACE_CELLS="$BENCH_STRACE_CELLS" BENCH_STRACE_SECONDS="$BENCH_STRACE_SECONDS" \
 BENCH_QCP_VERSION="$("$QCP" --version) at $QCP_REV" \
 BENCH_PGBENCH_VERSION="$(pgbench --version)" \
 BENCH_CLK_TCK="$CLK_TCK" BENCH_PGB_HWM="$PGB_HWM" BENCH_QCP_HWM="$QCP_HWM" \
@@ -463,5 +614,5 @@ BENCH_SECONDS="$BENCH_SECONDS" BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_QUICK="$BENCH_
 BENCH_POOL_SIZE="$BENCH_POOL_SIZE" BENCH_SCALE="$BENCH_SCALE" \
 BENCH_QCP_CHUNK_SIZE="$BENCH_QCP_CHUNK_SIZE" BENCH_QCP_CHUNKS="$BENCH_QCP_CHUNKS" \
 BENCH_LOGIN_CONCURRENCY="$BENCH_LOGIN_CONCURRENCY" \
-    python3 "$BENCH/report.py" "$RAW" "$MEM" "$BENCH_OUT"
+    python3 "$BENCH/report.py" "$RAW" "$MEM" "$BENCH_OUT" "$SYS"
 note "done: $BENCH_OUT"
