@@ -55,6 +55,11 @@ impl CancelGate {
         }
     }
 
+    /// True when no cancel is in flight.
+    pub fn is_idle(&self) -> bool {
+        self.lock().0 == 0
+    }
+
     /// Completes when no cancel is in flight (at once in the usual case), or after `limit`.
     pub async fn wait_idle(&self, limit: Duration) {
         let receiver = {
@@ -134,6 +139,11 @@ impl ClientHandle {
         if !waiting {
             self.cancel_requested.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// Takes a cancel that arrived for this (waiting) client, if one did.
+    pub fn take_cancel(&self) -> bool {
+        self.cancel_requested.swap(false, Ordering::SeqCst)
     }
 
     /// Completes when a cancel arrives for this (waiting) client.

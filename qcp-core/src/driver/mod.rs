@@ -6,11 +6,11 @@
 mod cancel;
 mod clients;
 mod control;
+mod engine;
 mod io;
 mod link;
 mod login;
 mod server;
-mod session;
 mod shared;
 mod signals;
 mod status;
@@ -44,6 +44,8 @@ pub enum StartError {
     },
     /// The control socket could not be created.
     ControlSocket { path: String, error: std::io::Error },
+    /// The engine threads could not be started.
+    Engine { error: std::io::Error },
 }
 
 impl std::fmt::Display for StartError {
@@ -56,6 +58,10 @@ impl std::fmt::Display for StartError {
             StartError::ControlSocket { path, error } => write!(
                 f,
                 "cannot create the control socket {path} (control_socket): {error}; choose a writable path"
+            ),
+            StartError::Engine { error } => write!(
+                f,
+                "cannot start the relay threads (worker_threads): {error}; lower worker_threads or raise the process's limits"
             ),
         }
     }
@@ -120,6 +126,8 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
                     error,
                 })?;
         let shared = Shared::new(config, local_addr);
+        let engine = engine::Engine::start(&shared, shared.config.worker_threads)
+            .map_err(|error| StartError::Engine { error })?;
         info!(
             address = %local_addr,
             mode = ?shared.config.relay_mode,
@@ -132,6 +140,7 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
         spawn(wait_timer::run(Arc::clone(&shared)));
         spawn(supervise(
             Arc::clone(&shared),
+            engine,
             listener,
             control_path,
             stopped_tx,
@@ -168,6 +177,7 @@ pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
 /// period), closes idle server connections and signals that the instance stopped.
 async fn supervise(
     shared: Arc<Shared>,
+    engine: Arc<engine::Engine>,
     listener: Async<TcpListener>,
     control_path: std::path::PathBuf,
     stopped: async_std::channel::Sender<()>,
@@ -181,10 +191,8 @@ async fn supervise(
                 io::tune(&socket);
                 let guard = tasks_tx.clone();
                 let shared = Arc::clone(&shared);
-                spawn(async move {
-                    serve_client(shared, socket, peer).await;
-                    drop(guard);
-                });
+                let engine = Arc::clone(&engine);
+                spawn(serve_client(shared, engine, socket, peer, guard));
             }
             Either::Left((Err(error), _)) => {
                 // Usually out of file descriptors: back off briefly instead of spinning.
@@ -218,10 +226,18 @@ async fn supervise(
     let _ = stopped.send(()).await;
 }
 
-/// One client connection, from its first byte to its end.
-async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
+/// One client connection, from its first byte to its login; then the engine drives it
+/// (`guard` goes with it, and is dropped when its session ends).
+async fn serve_client(
+    shared: Arc<Shared>,
+    engine: Arc<engine::Engine>,
+    socket: Socket,
+    peer: SocketAddr,
+    guard: async_std::channel::Sender<()>,
+) {
     let span =
         info_span!("client", %peer, user = tracing::field::Empty, database = tracing::field::Empty);
+    let client_span = span.clone();
     async move {
         info!("client connected");
         let limit = shared.config.limits.max_client_connections;
@@ -260,7 +276,12 @@ async fn serve_client(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) {
             // would otherwise keep room for it.
             Ok(login::Opening::Cancel { pid, secret }) => Box::pin(cancel::handle(&shared, pid, &secret)).await,
             // login::start recorded the user and database in this span.
-            Ok(login::Opening::Client(client)) => session::run(shared, socket, client).await,
+            Ok(login::Opening::Client(login)) => engine.adopt(engine::Adopted {
+                socket,
+                login,
+                guard,
+                span: client_span,
+            }),
             // Nobody to tell and nothing wrong on qcp's side (psql does this to ask for a
             // password, probes do it all the time): not worth a warning.
             Err(Refusal::Silent) => info!(

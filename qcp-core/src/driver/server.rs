@@ -10,6 +10,7 @@ use qcp_codec::auth::Authentication;
 use qcp_codec::{encode, BackendMessage, Header, Limits, ProtocolVersion, Tag, TransactionStatus};
 
 use super::clients::{CancelGate, CancelTarget};
+use super::engine::Registration;
 use super::io::{connect, has_input_or_closed, timeout, write_all, Inbox, ReadError, Socket};
 use crate::auth::{
     md5_response, md5_response_from_hash, SaltedPasswordCache, ScramClient, ScramCredentials,
@@ -151,6 +152,8 @@ pub struct ServerIo {
     /// Where it is and its BackendKeyData (where a cancel goes), and the cancels on their
     /// way to it.
     pub cancel: Arc<CancelTarget>,
+    /// The engine thread it is registered with, once a client used it there.
+    pub reg: Option<Registration>,
 }
 
 /// One logged-in connection to a PostgreSQL server: the driver's part (`io`) and the relay's
@@ -237,6 +240,7 @@ async fn login(
             secret: Vec::new(),
             gate: CancelGate::default(),
         }),
+        reg: None,
     };
     let mut conn = ServerConn::new(io, Params::new());
     let mut scram: Option<ScramClient> = None;
