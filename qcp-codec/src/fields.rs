@@ -1,9 +1,11 @@
 //! Lazy, borrowing iterators over the repeated parts of messages.
 //!
 //! Every iterator here walks bytes that the message decoder has already validated in full, so
-//! iteration cannot fail and yields plain items (no `Result`). Nothing is copied or allocated:
-//! each item borrows from the input buffer. All iterators are `Clone` (restart by cloning) and
-//! fused; the counted ones are `ExactSizeIterator`.
+//! iteration cannot fail and yields plain items (no `Result`). The one exception,
+//! [`ErrorFields::leading`], walks bytes nothing validated and stops at the first field that
+//! does not read. Nothing is copied or allocated: each item borrows from the input buffer. All
+//! iterators are `Clone` (restart by cloning) and fused; the counted ones are
+//! `ExactSizeIterator`.
 
 use core::fmt;
 use core::iter::FusedIterator;
@@ -364,12 +366,38 @@ pub struct ErrorFields<'a> {
 }
 
 impl<'a> ErrorFields<'a> {
-    /// INVARIANT: `raw` is a validated run of fields, without the final zero byte.
+    /// `raw` is a validated run of fields, without the final zero byte (an
+    /// [`ErrorResponse`](crate::backend::ErrorResponse)'s). Iteration stops at the first field
+    /// that does not read (see [`ErrorFields::leading`]), so it is safe over any bytes.
     #[inline]
     pub(crate) const fn new(raw: &'a [u8]) -> Self {
         Self {
             r: Reader::new(raw),
         }
+    }
+
+    /// The complete fields at the start of an ErrorResponse or NoticeResponse body that was
+    /// not decoded, of which only the beginning may be at hand: iteration stops at the
+    /// terminating zero byte, or before the first field that is cut short. Over a whole, valid
+    /// body it yields what [`ErrorResponse::fields`](crate::backend::ErrorResponse::fields)
+    /// yields; nothing after the last field is checked.
+    ///
+    /// For a relay that looks for one field (the SQLSTATE, say) in an error that may be
+    /// larger than its read buffer: [`ErrorResponse::decode`](crate::backend::ErrorResponse::decode)
+    /// needs the whole body.
+    ///
+    /// ```
+    /// use qcp_codec::fields::{ErrorField, ErrorFields};
+    ///
+    /// // Only the start of the body has arrived: the message field is cut short.
+    /// let head = b"SERROR\0C42601\0Msyntax err";
+    /// let code = ErrorFields::leading(head).find(|f| f.code == ErrorField::SQLSTATE);
+    /// assert_eq!(code.map(|f| f.value), Some(&b"42601"[..]));
+    /// assert_eq!(ErrorFields::leading(head).count(), 2);
+    /// ```
+    #[inline]
+    pub const fn leading(body: &'a [u8]) -> Self {
+        Self::new(body)
     }
 }
 

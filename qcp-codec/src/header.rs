@@ -7,7 +7,7 @@
 //! Layout (PostgreSQL "Message Formats"): `Byte1 tag`, `Int32 len` where `len` counts itself
 //! but not the tag, then `len - 4` body bytes.
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::limits::Limits;
 use crate::reader::Reader;
 use crate::tag::Tag;
@@ -115,6 +115,35 @@ impl Header {
             return Ok(None);
         }
         Self::parse_limited(&head, limits)
+    }
+
+    /// The header of a message with a `body_len`-byte body. Fails with
+    /// [`EncodeError::TooLarge`] when `body_len + 4` does not fit an `Int32`, so the header
+    /// holds the invariant of parsed ones.
+    ///
+    /// For a relay that writes a header and the start of a body itself and forwards the rest
+    /// of the body as it came (renaming the statement of a Bind whose parameters are still
+    /// arriving, say): no encoder can write such a message whole. Write it with
+    /// [`Header::to_bytes`].
+    ///
+    /// ```
+    /// use qcp_codec::{EncodeError, Header, Tag};
+    ///
+    /// let h = Header::for_body(Tag::QUERY, 9)?;
+    /// assert_eq!(h, Header { tag: Tag::QUERY, len: 13 });
+    /// assert_eq!(h.to_bytes(), *b"Q\0\0\0\x0d");
+    /// let too_long = usize::try_from(i32::MAX).unwrap();
+    /// assert_eq!(Header::for_body(Tag::QUERY, too_long), Err(EncodeError::TooLarge("header")));
+    /// # Ok::<(), EncodeError>(())
+    /// ```
+    #[inline]
+    pub fn for_body(tag: Tag, body_len: usize) -> Result<Header, EncodeError> {
+        i32::try_from(body_len)
+            .ok()
+            .and_then(|n| n.checked_add(4))
+            .and_then(|len| u32::try_from(len).ok())
+            .map(|len| Header { tag, len })
+            .ok_or(EncodeError::TooLarge("header"))
     }
 
     /// Body length: `len - 4`.

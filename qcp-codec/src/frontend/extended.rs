@@ -219,6 +219,30 @@ impl<'a> Bind<'a> {
         })
     }
 
+    /// Decodes only the two names at the start of a Bind body, `(portal, statement)`: `body`
+    /// may stop anywhere after them, and nothing after them is read or checked.
+    ///
+    /// For a relay that renames the statement without holding the whole message (a Bind's
+    /// parameter values may be far larger than its read buffer); [`Bind::decode`] needs the
+    /// whole body.
+    ///
+    /// ```
+    /// use qcp_codec::{frontend::Bind, DecodeError};
+    ///
+    /// // The parameter values have not arrived yet.
+    /// assert_eq!(Bind::decode_names(b"p1\0s1\0\0\0\0\x01\0\0")?, (&b"p1"[..], &b"s1"[..]));
+    /// assert_eq!(Bind::decode_names(b"p1\0s1"), Err(DecodeError::MissingNul("Bind.statement")));
+    /// assert_eq!(Bind::decode_names(b"p1"), Err(DecodeError::MissingNul("Bind.portal")));
+    /// # Ok::<(), qcp_codec::DecodeError>(())
+    /// ```
+    #[inline]
+    pub fn decode_names(body: &'a [u8]) -> Result<(&'a [u8], &'a [u8]), DecodeError> {
+        let mut r = Reader::new(body);
+        let portal = r.cstr("Bind.portal")?;
+        let statement = r.cstr("Bind.statement")?;
+        Ok((portal, statement))
+    }
+
     /// Destination portal name; empty for the unnamed portal.
     ///
     /// ```

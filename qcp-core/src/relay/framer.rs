@@ -98,26 +98,28 @@ impl Framer {
                 return Ok(Run::NeedMore);
             }
             if self.discarding {
-                self.remaining -= take;
+                // `take` is at most `remaining`: this never saturates.
+                self.remaining = self.remaining.saturating_sub(take);
                 if self.remaining == 0 {
                     self.discarding = false;
                 }
                 return Ok(Run::Discard(take));
             }
         }
-        let mut pos = 0usize;
+        // INVARIANT: `rest` is a suffix of `buf`, and what comes before it forms the run.
+        let mut rest = buf;
         loop {
             // Pass over the rest of the current body.
             if self.remaining > 0 {
-                let available = buf.len() - pos;
-                if available < self.remaining {
-                    self.remaining -= available;
+                let Some(after) = rest.get(self.remaining..) else {
+                    // The body goes on past the buffer: `rest.len() < remaining`.
+                    self.remaining = self.remaining.saturating_sub(rest.len());
                     return Ok(Run::Forward(buf.len()));
-                }
-                pos += self.remaining;
+                };
+                rest = after;
                 self.remaining = 0;
             }
-            let rest = &buf[pos..];
+            let pos = buf.len().saturating_sub(rest.len());
             let header = match Header::parse_limited(rest, &self.limits) {
                 Ok(Some(header)) => header,
                 Ok(None) => {
@@ -135,13 +137,15 @@ impl Framer {
                     return Err(FrameError::Header(error));
                 }
             };
+            // A header was parsed, so `rest` holds its five bytes.
+            let after_header = rest.get(HEADER_LEN..).unwrap_or_default();
             let wanted = inspect.needs_body(header.tag);
             let body = if wanted > 0 {
                 // As much as asked for, and never more than the buffer can hold.
                 let want = wanted
                     .min(header.body_len())
                     .min(capacity.saturating_sub(HEADER_LEN));
-                match rest.get(HEADER_LEN..HEADER_LEN + want) {
+                match after_header.get(..want) {
                     Some(body) => Some(body),
                     None => {
                         return Ok(if pos > 0 {
@@ -163,7 +167,7 @@ impl Framer {
                     })
                 }
                 Verdict::Pass => {
-                    pos += HEADER_LEN;
+                    rest = after_header;
                     self.remaining = header.body_len();
                 }
             }
@@ -184,9 +188,11 @@ impl Framer {
     /// [`Run::Forward`] runs.
     pub fn replace_head(&mut self, header: Header, head: usize) -> usize {
         debug_assert!(head <= header.body_len());
-        self.remaining = header.body_len() - head;
+        // The caller's `head` is part of the body, which is at most `i32::MAX` bytes: neither
+        // saturates.
+        self.remaining = header.body_len().saturating_sub(head);
         self.discarding = false;
-        HEADER_LEN + head
+        HEADER_LEN.saturating_add(head)
     }
 
     /// After a [`Run::Stop`]: the relay drops this message. Returns the header bytes to drop

@@ -40,6 +40,12 @@ impl Params {
         Self::default()
     }
 
+    /// Bumps the change counter. It is only ever compared for equality, so wrapping keeps
+    /// every change visible (and 2^64 changes never happen).
+    fn changed(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
     /// The value of `name`, if known.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.entries
@@ -58,12 +64,12 @@ impl Params {
             Some((_, v)) if v == value => false,
             Some((_, v)) => {
                 value.clone_into(v);
-                self.generation += 1;
+                self.changed();
                 true
             }
             None => {
                 self.entries.push((name.to_owned(), value.to_owned()));
-                self.generation += 1;
+                self.changed();
                 true
             }
         }
@@ -90,7 +96,7 @@ impl Params {
         self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         let removed = self.entries.len() != before;
         if removed {
-            self.generation += 1;
+            self.changed();
         }
         removed
     }

@@ -17,7 +17,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use qcp_codec::{Tag, TransactionStatus};
+use qcp_codec::fields::{ErrorField, ErrorFields};
+use qcp_codec::frontend::{Bind, Close, Describe, Parse, Target};
+use qcp_codec::{encode, DecodeError, EncodeError, Header, Tag, TransactionStatus};
 
 use super::statements::{
     internal_name, ClientStatements, Needs, Registry, Resolved, ServerStatements, State, Statement,
@@ -104,6 +106,14 @@ impl From<TooManyPending> for RewriteError {
     }
 }
 
+/// What qcp writes holds names decoded from the client's messages (so without a NUL) and
+/// lengths within the client's own: encoding fails only if that does not hold.
+impl From<EncodeError> for RewriteError {
+    fn from(_: EncodeError) -> Self {
+        RewriteError::Malformed("statement message too large to rewrite")
+    }
+}
+
 /// True when a client message names a prepared statement, so Smart mode must rewrite it.
 /// `body` is as much of the body as the buffer holds; messages that do not name a statement
 /// (unnamed ones, portals) pass through untouched.
@@ -112,8 +122,8 @@ pub fn names_statement(tag: Tag, body: &[u8]) -> bool {
         Tag::PARSE => body.first().is_some_and(|&b| b != 0),
         Tag::BIND => {
             // portal NUL statement NUL: named when a byte other than NUL follows the portal.
-            match body.iter().position(|&b| b == 0) {
-                Some(end) => body.get(end + 1).is_none_or(|&b| b != 0),
+            match body.splitn(2, |&b| b == 0).nth(1) {
+                Some(statement) => statement.first().is_none_or(|&b| b != 0),
                 None => true, // a name too long to see: let the rewrite report it
             }
         }
@@ -147,24 +157,27 @@ impl Rewriter<'_> {
         match tag {
             Tag::PARSE if body.len() == body_len => self.parse(body),
             Tag::BIND => self.bind(body, body_len),
-            Tag::DESCRIBE | Tag::CLOSE => {
-                let (name, _) = body
-                    .get(1..)
-                    .and_then(split_cstr)
-                    .ok_or(RewriteError::Malformed("statement name is too long"))?;
-                if tag == Tag::DESCRIBE {
-                    self.describe(name)
-                } else {
-                    self.close(name)
-                }
-            }
+            // Only the name follows the kind byte: a body that does not hold all of it is a
+            // name longer than the buffer.
+            Tag::DESCRIBE => self.describe(Describe::decode(body).map_err(name_error)?.name()),
+            Tag::CLOSE => self.close(Close::decode(body).map_err(name_error)?.name()),
             _ => Err(RewriteError::Malformed("incomplete statement message")),
         }
     }
 
     fn parse(&mut self, body: &[u8]) -> Result<Consume, RewriteError> {
-        let (name, definition) =
-            split_cstr(body).ok_or(RewriteError::Malformed("Parse without a statement name"))?;
+        let name = Parse::decode(body)
+            .map_err(|error| match error {
+                DecodeError::MissingNul("Parse.name") => {
+                    RewriteError::Malformed("Parse without a statement name")
+                }
+                _ => RewriteError::Malformed("malformed Parse"),
+            })?
+            .name();
+        // The statement: everything after the name and its NUL (query, NUL, parameter types).
+        // The name was decoded from the body, so its NUL is in it: this never saturates.
+        let head = name.len().saturating_add(1);
+        let definition = body.get(head..).unwrap_or_default();
         let batch = self.tracker.batch();
         match self.client.resolve(name, batch) {
             Resolved::Undecided => return Ok(Consume::NotYet),
@@ -185,7 +198,7 @@ impl Rewriter<'_> {
         if present && healthy {
             // The backend has this text already: the client still gets its ParseComplete.
             self.server.use_in(statement.id, batch);
-            put_name_message(self.out, Tag::CLOSE, b'S', NEVER_PREPARED);
+            encode::close(self.out, Target::Statement, NEVER_PREPARED)?;
             let hook = Hook::ParseShared { name: name.into() };
             self.send(Tag::CLOSE, hook)?;
             return Ok(Consume::Whole);
@@ -197,44 +210,55 @@ impl Rewriter<'_> {
             self.server.use_in(statement.id, batch)
         };
         self.clear_the_way(statement.id, batch, needs)?;
-        // The client's own Parse, renamed: its ParseComplete goes to the client.
-        put_header(
-            self.out,
-            Tag::PARSE,
-            body.len() - name.len() + statement.name().len(),
-        );
-        self.out.extend_from_slice(statement.name());
-        self.out.push(0);
+        // The client's own Parse, renamed: its ParseComplete goes to the client. The
+        // definition follows as the client sent it.
+        put_parse_head(self.out, statement.name(), definition.len())?;
         let hook = Hook::Parse {
             name: name.into(),
             statement,
             op: needs.op,
         };
         self.send(Tag::PARSE, hook)?;
-        Ok(Consume::Head(name.len() + 1))
+        Ok(Consume::Head(head))
     }
 
     fn bind(&mut self, body: &[u8], body_len: usize) -> Result<Consume, RewriteError> {
-        let (portal, rest) =
-            split_cstr(body).ok_or(RewriteError::Malformed("Bind portal name is too long"))?;
-        let (name, _) =
-            split_cstr(rest).ok_or(RewriteError::Malformed("Bind statement name is too long"))?;
+        // Only the names need to be in the buffer: the parameters follow as the client sent
+        // them.
+        let (portal, name) = Bind::decode_names(body).map_err(|error| match error {
+            DecodeError::MissingNul("Bind.portal") => {
+                RewriteError::Malformed("Bind portal name is too long")
+            }
+            _ => RewriteError::Malformed("Bind statement name is too long"),
+        })?;
         let statement = match self.known(name)? {
             Ok(statement) => statement,
             Err(answered) => return Ok(answered),
         };
         self.ensure(&statement)?;
-        put_header(
-            self.out,
-            Tag::BIND,
-            body_len - name.len() + statement.name().len(),
-        );
+        // The two names and their NULs come first in the body: a `head` beyond `body_len`
+        // would be a logic error, reported rather than sent.
+        let head = portal
+            .len()
+            .checked_add(name.len())
+            .and_then(|n| n.checked_add(2))
+            .filter(|&head| head <= body_len)
+            .ok_or(RewriteError::Malformed("Bind names overrun the message"))?;
+        let parameters = body_len.saturating_sub(head);
+        let renamed = portal
+            .len()
+            .checked_add(statement.name().len())
+            .and_then(|n| n.checked_add(2))
+            .and_then(|n| n.checked_add(parameters))
+            .ok_or(EncodeError::TooLarge("Bind"))?;
+        self.out
+            .extend_from_slice(&Header::for_body(Tag::BIND, renamed)?.to_bytes());
         self.out.extend_from_slice(portal);
         self.out.push(0);
         self.out.extend_from_slice(statement.name());
         self.out.push(0);
         self.send(Tag::BIND, Hook::Bind { id: statement.id })?;
-        Ok(Consume::Head(portal.len() + 1 + name.len() + 1))
+        Ok(Consume::Head(head))
     }
 
     fn describe(&mut self, name: &[u8]) -> Result<Consume, RewriteError> {
@@ -243,7 +267,7 @@ impl Rewriter<'_> {
             Err(answered) => return Ok(answered),
         };
         self.ensure(&statement)?;
-        put_name_message(self.out, Tag::DESCRIBE, b'S', statement.name());
+        encode::describe(self.out, Target::Statement, statement.name())?;
         self.tracker.client_message(Tag::DESCRIBE)?;
         Ok(Consume::Whole)
     }
@@ -257,7 +281,7 @@ impl Rewriter<'_> {
             Resolved::Unknown => false,
             Resolved::Known(_) => true,
         };
-        put_name_message(self.out, Tag::CLOSE, b'S', NEVER_PREPARED);
+        encode::close(self.out, Target::Statement, NEVER_PREPARED)?;
         if known {
             self.client.closing(name, batch);
             self.send(Tag::CLOSE, Hook::CloseName { name: name.into() })?;
@@ -292,13 +316,7 @@ impl Rewriter<'_> {
             return Ok(());
         }
         self.clear_the_way(statement.id, batch, needs)?;
-        put_header(
-            self.out,
-            Tag::PARSE,
-            statement.name().len() + 1 + statement.definition().len(),
-        );
-        self.out.extend_from_slice(statement.name());
-        self.out.push(0);
+        put_parse_head(self.out, statement.name(), statement.definition().len())?;
         self.out.extend_from_slice(statement.definition());
         self.send(
             Tag::PARSE,
@@ -335,7 +353,7 @@ impl Rewriter<'_> {
     /// Sends a Close of statement `id`: to make room (`evict`, Close number `op`), or before
     /// preparing an unsure one again (then its Parse decides the state).
     fn close_internal(&mut self, id: u64, op: u64, evict: bool) -> Result<(), RewriteError> {
-        put_name_message(self.out, Tag::CLOSE, b'S', &internal_name(id));
+        encode::close(self.out, Target::Statement, internal_name(id))?;
         self.send(Tag::CLOSE, Hook::Close { id, op, evict })
     }
 
@@ -343,7 +361,7 @@ impl Rewriter<'_> {
     /// never exists fails where PostgreSQL would have failed the client's message (and makes
     /// the server skip to the next Sync); its 26000 is reworded with the client's name.
     fn refuse_unknown(&mut self, name: &[u8]) -> Result<(), RewriteError> {
-        put_name_message(self.out, Tag::DESCRIBE, b'S', NEVER_PREPARED);
+        encode::describe(self.out, Target::Statement, NEVER_PREPARED)?;
         let hook = Hook::Fail {
             code: sqlstate::INVALID_SQL_STATEMENT_NAME,
             message: format!("prepared statement \"{}\" does not exist", lossy(name)),
@@ -358,13 +376,7 @@ impl Rewriter<'_> {
     fn refuse_duplicate(&mut self, name: &[u8], definition: &[u8]) -> Result<(), RewriteError> {
         let sentinel = self.registry.sentinel();
         self.ensure(&sentinel)?;
-        put_header(
-            self.out,
-            Tag::PARSE,
-            sentinel.name().len() + 1 + definition.len(),
-        );
-        self.out.extend_from_slice(sentinel.name());
-        self.out.push(0);
+        put_parse_head(self.out, sentinel.name(), definition.len())?;
         self.out.extend_from_slice(definition);
         let hook = Hook::Fail {
             code: sqlstate::DUPLICATE_PREPARED_STATEMENT,
@@ -469,29 +481,20 @@ pub fn settle_reported(
     }
 }
 
-/// The SQLSTATE in an ErrorResponse body (empty if not there).
+/// The SQLSTATE in an ErrorResponse body (empty if not there). `body` may be only the start
+/// of it (an error larger than the buffer): the code comes early, and is found if it is there.
 pub fn error_code(body: &[u8]) -> &[u8] {
-    let mut rest = body;
-    while let Some((&field, after)) = rest.split_first() {
-        if field == 0 {
-            break;
-        }
-        let Some((value, next)) = split_cstr(after) else {
-            break;
-        };
-        if field == b'C' {
-            return value;
-        }
-        rest = next;
-    }
-    &[]
+    ErrorFields::leading(body)
+        .find(|field| field.code == ErrorField::SQLSTATE)
+        .map_or(&[], |field| field.value)
 }
 
 /// True when a simple Query (as much of its text as was looked at) may be a `DEALLOCATE`:
 /// the relay then looks at all of it.
 pub fn may_deallocate(sql: &[u8]) -> bool {
-    let sql = sql.trim_ascii_start();
-    sql.len() >= 10 && sql[..10].eq_ignore_ascii_case(b"deallocate")
+    sql.trim_ascii_start()
+        .get(..b"deallocate".len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(b"deallocate"))
 }
 
 /// The statement name in a simple Query that is exactly `DEALLOCATE [PREPARE] name` (an
@@ -534,18 +537,15 @@ pub fn deallocated_name(query: &[u8]) -> Option<Vec<u8>> {
 
 /// `text` after a leading case-insensitive `keyword` and the white space after it.
 fn strip_keyword<'t>(text: &'t [u8], keyword: &[u8]) -> Option<&'t [u8]> {
-    let head = text.get(..keyword.len())?;
+    let (head, rest) = text.split_at_checked(keyword.len())?;
     if !head.eq_ignore_ascii_case(keyword) {
         return None;
     }
-    let rest = &text[keyword.len()..];
-    if rest.is_empty() {
-        return Some(rest);
+    match rest.first() {
+        None => Some(rest),
+        Some(b) if b.is_ascii_whitespace() => Some(rest.trim_ascii_start()),
+        Some(_) => None,
     }
-    if !rest[0].is_ascii_whitespace() {
-        return None;
-    }
-    Some(rest.trim_ascii_start())
 }
 
 /// True when a CommandComplete tag says the backend dropped every prepared statement.
@@ -554,27 +554,35 @@ pub fn drops_all_statements(command_tag: &[u8]) -> bool {
     tag == b"DEALLOCATE ALL" || tag == b"DISCARD ALL"
 }
 
-/// Splits a NUL-terminated string off the front of `bytes`.
-fn split_cstr(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let end = bytes.iter().position(|&b| b == 0)?;
-    Some((&bytes[..end], &bytes[end + 1..]))
+/// A Describe or Close body that does not decode: without its NUL, the name is longer than
+/// the buffer; otherwise something follows it.
+fn name_error(error: DecodeError) -> RewriteError {
+    match error {
+        DecodeError::MissingNul(_) => RewriteError::Malformed("statement name is too long"),
+        _ => RewriteError::Malformed("malformed Describe or Close"),
+    }
 }
 
 fn lossy(name: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(name)
 }
 
-fn put_header(out: &mut Vec<u8>, tag: Tag, body_len: usize) {
-    out.push(tag.0);
-    out.extend_from_slice(&((body_len + 4) as u32).to_be_bytes());
-}
-
-/// A Describe or Close (`kind` b'S' or b'P') of `name`.
-fn put_name_message(out: &mut Vec<u8>, tag: Tag, kind: u8, name: &[u8]) {
-    put_header(out, tag, 1 + name.len() + 1);
-    out.push(kind);
+/// The start of a Parse of statement `name`: its header and the name. The definition
+/// (`definition_len` bytes: query, NUL, parameter types) must follow.
+fn put_parse_head(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    definition_len: usize,
+) -> Result<(), RewriteError> {
+    let body_len = name
+        .len()
+        .checked_add(1)
+        .and_then(|n| n.checked_add(definition_len))
+        .ok_or(EncodeError::TooLarge("Parse"))?;
+    out.extend_from_slice(&Header::for_body(Tag::PARSE, body_len)?.to_bytes());
     out.extend_from_slice(name);
     out.push(0);
+    Ok(())
 }
 
 #[cfg(test)]

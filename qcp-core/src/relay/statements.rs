@@ -125,9 +125,12 @@ impl Registry {
             inner
                 .by_definition
                 .retain(|_, weak| weak.strong_count() > 0);
-            inner.sweep_at = (inner.by_definition.len() * 2).max(64);
+            // A map's length is far below `usize::MAX / 2`: it never saturates.
+            inner.sweep_at = inner.by_definition.len().saturating_mul(2).max(64);
         }
-        inner.last_id += 1;
+        // One id per distinct text interned, from 1 up: even at 10^9 a second it would take
+        // centuries to reach `u64::MAX` (the sentinel's id), so it never saturates.
+        inner.last_id = inner.last_id.saturating_add(1);
         let id = inner.last_id;
         let statement = Arc::new(Statement {
             id,
@@ -384,6 +387,13 @@ impl ServerStatements {
         }
     }
 
+    /// Advances the clock that orders uses, Parses and Closes. One tick per message qcp
+    /// sends or rewrites: it cannot reach `u64::MAX` in the life of a process, so it never
+    /// saturates.
+    fn tick(&mut self) {
+        self.clock = self.clock.saturating_add(1);
+    }
+
     /// Changes the bound (statements beyond it are closed as new ones are used).
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.max(1);
@@ -407,7 +417,7 @@ impl ServerStatements {
     /// Statement `id` is about to be used in Sync batch `batch`: what must be sent first.
     /// Marks it used, and preparing if a Parse is needed.
     pub fn use_in(&mut self, id: u64, batch: u64) -> Needs {
-        self.clock += 1;
+        self.tick();
         let used = self.clock;
         let Some(slot) = self.slots.get_mut(&id) else {
             self.slots.insert(
@@ -450,7 +460,7 @@ impl ServerStatements {
     /// Statement `id`, which this backend has or is preparing, is to be closed and prepared
     /// again before the next message: what to send.
     pub fn prepare_again(&mut self, id: u64, batch: u64) -> Needs {
-        self.clock += 1;
+        self.tick();
         let op = self.clock;
         let slot = self.slots.entry(id).or_insert(Slot {
             state: State::Unsure,
@@ -486,7 +496,7 @@ impl ServerStatements {
             .iter()
             .filter(|(&id, slot)| id != keep && !matches!(slot.state, State::Closing(_)))
             .min_by_key(|(_, slot)| slot.used)?;
-        self.clock += 1;
+        self.tick();
         let op = self.clock;
         if let Some(slot) = self.slots.get_mut(&victim) {
             slot.state = State::Closing(batch);

@@ -79,7 +79,8 @@ pub enum Answer {
 pub struct Hooked {
     /// The hooked request this message answered, if any.
     pub answered: Option<Answer>,
-    /// Hooked requests skipped after `answered` (after an error, until Sync).
+    /// Hooked requests skipped after `answered` (after an error, until Sync). At most the
+    /// number of requests in flight, [`MAX_PENDING`], so counting them never saturates.
     pub dropped: u32,
 }
 
@@ -230,7 +231,8 @@ impl Tracker {
                 }
                 // The server leaves skip-until-Sync when it reads this Sync.
                 self.skip_until_sync = false;
-                self.syncs += 1;
+                // One per Sync received, each five bytes of input: never saturates.
+                self.syncs = self.syncs.saturating_add(1);
                 self.unsynced = false;
                 Pending::Sync
             }
@@ -257,7 +259,8 @@ impl Tracker {
             return Err(TooManyPending);
         }
         self.queue.push_back(Entry { pending, hooked });
-        self.hooks += usize::from(hooked);
+        // `hooks` counts entries of `queue`, which holds at most MAX_PENDING: never saturates.
+        self.hooks = self.hooks.saturating_add(usize::from(hooked));
         Ok(true)
     }
 
@@ -320,7 +323,8 @@ impl Tracker {
     fn pop_front(&mut self) -> bool {
         match self.queue.pop_front() {
             Some(Entry { hooked: true, .. }) => {
-                self.hooks -= 1;
+                // `hooks` counted the hooked entry just removed: never saturates.
+                self.hooks = self.hooks.saturating_sub(1);
                 true
             }
             _ => false,
@@ -345,6 +349,7 @@ impl Tracker {
         let stop = end.unwrap_or(self.queue.len());
         let mut index = 1; // the head is the Query or Execute that started the copy
         let mut limit = stop;
+        // `index < limit <= queue.len()` inside the loop: neither step saturates.
         while index < limit {
             if self
                 .queue
@@ -352,9 +357,9 @@ impl Tracker {
                 .is_some_and(|e| e.pending == Pending::Sync)
             {
                 self.queue.remove(index);
-                limit -= 1;
+                limit = limit.saturating_sub(1);
             } else {
-                index += 1;
+                index = index.saturating_add(1);
             }
         }
         self.client_copy_in = !client_already_done;
@@ -405,7 +410,7 @@ impl Tracker {
                 return;
             }
             if self.pop_front() {
-                hooked.dropped += 1;
+                hooked.dropped = hooked.dropped.saturating_add(1);
             }
         }
         self.skip_until_sync = true;
@@ -417,7 +422,7 @@ impl Tracker {
         // answered.
         while let Some(head) = self.queue.front().copied() {
             if self.pop_front() {
-                hooked.dropped += 1;
+                hooked.dropped = hooked.dropped.saturating_add(1);
             }
             if head.pending.ends_with_ready_for_query() {
                 return;

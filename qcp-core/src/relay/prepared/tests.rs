@@ -33,7 +33,18 @@ impl Fixture {
         let header = Header::parse(message).unwrap().unwrap();
         let body = &message[5..];
         assert!(names_statement(header.tag, body));
-        let consume = Rewriter {
+        let consume = self
+            .rewrite(header.tag, body, body.len())
+            .expect("rewritten");
+        if let Consume::Head(n) = consume {
+            self.out.extend_from_slice(&body[n..]);
+        }
+        consume
+    }
+
+    /// Rewrites one client message of which `body` (of `body_len` bytes) is in the buffer.
+    fn rewrite(&mut self, tag: Tag, body: &[u8], body_len: usize) -> Result<Consume, RewriteError> {
+        Rewriter {
             client: &mut self.client,
             server: &mut self.server,
             registry: &self.registry,
@@ -41,12 +52,7 @@ impl Fixture {
             hooks: &mut self.hooks,
             out: &mut self.out,
         }
-        .message(header.tag, body, body.len())
-        .expect("rewritten");
-        if let Consume::Head(n) = consume {
-            self.out.extend_from_slice(&body[n..]);
-        }
-        consume
+        .message(tag, body, body_len)
     }
 
     /// The messages qcp wrote, decoded, as (tag, statement name) pairs; then cleared.
@@ -408,5 +414,72 @@ fn nothing_is_evicted_or_prepared_while_the_server_skips_to_sync() {
     assert_eq!(
         tags, "B",
         "only the renamed Bind, which the server skips too"
+    );
+}
+
+#[test]
+fn a_bind_is_renamed_from_its_names_alone() {
+    let mut f = Fixture::new(10);
+    f.send(&parse("s1", "SELECT $1"));
+    f.sync();
+    f.answer(Tag::PARSE_COMPLETE, b"");
+    f.answer(Tag::READY_FOR_QUERY, b"I");
+    f.out.clear();
+    let id = f.client.get(b"s1").unwrap().id;
+    let internal = format!("qcp_{id}");
+    let mut message = Vec::new();
+    encode::bind(&mut message, "p", "s1", &[], &[Some(&[7u8; 100])], &[]).unwrap();
+    // Only the names (and one byte more) have arrived; the parameters are still to come.
+    let body = &message[5..];
+    let consume = f.rewrite(Tag::BIND, &body[..6], body.len()).unwrap();
+    assert_eq!(consume, Consume::Head(5));
+    // qcp's head, then the rest of the client's message as the relay forwards it.
+    f.out.extend_from_slice(&body[5..]);
+    let mut renamed = Vec::new();
+    encode::bind(&mut renamed, "p", &internal, &[], &[Some(&[7u8; 100])], &[]).unwrap();
+    assert_eq!(f.out, renamed);
+}
+
+#[test]
+fn malformed_statement_messages_are_refused() {
+    let mut f = Fixture::new(10);
+    let refused = |result: Result<Consume, RewriteError>| match result {
+        Err(RewriteError::Malformed(what)) => what,
+        other => panic!("not refused: {other:?}"),
+    };
+    // A name longer than the buffer: its NUL is not there.
+    let what = refused(f.rewrite(Tag::DESCRIBE, b"Ss1", 100));
+    assert_eq!(what, "statement name is too long");
+    let what = refused(f.rewrite(Tag::BIND, b"p", 100));
+    assert_eq!(what, "Bind portal name is too long");
+    let what = refused(f.rewrite(Tag::BIND, b"\0s1", 100));
+    assert_eq!(what, "Bind statement name is too long");
+    let what = refused(f.rewrite(Tag::PARSE, b"s1", 2));
+    assert_eq!(what, "Parse without a statement name");
+    // Bytes after the name, and a Parse whose parameter types do not fit.
+    let what = refused(f.rewrite(Tag::CLOSE, b"Ss1\0x", 5));
+    assert_eq!(what, "malformed Describe or Close");
+    let what = refused(f.rewrite(Tag::PARSE, b"s1\0SELECT 1\0\0\x05", 14));
+    assert_eq!(what, "malformed Parse");
+    assert!(f.out.is_empty(), "nothing sent for a refused message");
+    assert!(f.client.is_empty() && f.registry.live() == 0);
+}
+
+#[test]
+fn the_sqlstate_is_read_from_the_start_of_a_long_error() {
+    let body = error_body("0A000");
+    let code_end = body.windows(6).position(|w| w == b"C0A000").unwrap() + 7;
+    // The error is larger than the buffer: only its start is there.
+    assert_eq!(error_code(&body[..code_end]), b"0A000");
+    assert_eq!(
+        error_code(&body[..code_end - 1]),
+        b"",
+        "the code itself is cut"
+    );
+    assert_eq!(error_code(b""), b"");
+    assert_eq!(
+        error_code(b"SERROR\0\0C0A000\0"),
+        b"",
+        "nothing after the end"
     );
 }

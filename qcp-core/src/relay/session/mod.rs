@@ -19,17 +19,6 @@
 //! the driver never waits on one direction while the other could progress, so a client
 //! pipelining large requests while the server streams large results cannot deadlock.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::indexing_slicing,
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::arithmetic_side_effects
-    )
-)]
-
 mod backend;
 mod down;
 mod flow;
