@@ -142,8 +142,26 @@ impl<C> Pool<C> {
     /// (`None`: no limit). The queue's deadlines are enforced by [`Pool::expire`], so that a
     /// wait needs no timer of its own.
     pub fn checkout(&self, now: Instant, deadline: Option<Instant>) -> Checkout<C> {
+        self.checkout_preferring(now, deadline, |_| true)
+    }
+
+    /// [`Pool::checkout`], taking the most recently used idle connection for which `prefer`
+    /// holds if there is one (the relay engine prefers connections registered with the
+    /// calling thread, so that they do not move between threads), else the most recently
+    /// used one.
+    pub fn checkout_preferring(
+        &self,
+        now: Instant,
+        deadline: Option<Instant>,
+        prefer: impl Fn(&C) -> bool,
+    ) -> Checkout<C> {
         let mut state = self.lock();
         if state.waiters.is_empty() {
+            if let Some(index) = state.idle.iter().rposition(|idle| prefer(&idle.conn)) {
+                // Moved to the end, where the grant takes it; the others keep their order.
+                let preferred = state.idle.remove(index);
+                state.idle.push(preferred);
+            }
             if let Some(grant) = self.grant_locked(&mut state, now) {
                 return Checkout::Now(grant);
             }

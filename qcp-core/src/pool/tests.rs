@@ -240,3 +240,25 @@ fn expire_ends_waits_past_their_deadline_and_reports_the_next() {
     ));
     assert_eq!(p.stats().waiting, 0);
 }
+
+#[test]
+fn checkout_preferring_takes_the_preferred_idle_connection_first() {
+    let p = pool(vec![(0, 3)]);
+    let t = now();
+    for _ in 0..3 {
+        let _ = p.checkout(t, None);
+    }
+    p.checkin("a", 0, t, t);
+    p.checkin("b", 0, t, t);
+    p.checkin("c", 0, t, t);
+    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout_preferring(t, None, |c| *c == "a")
+    else {
+        panic!("an idle connection")
+    };
+    assert_eq!(conn, "a", "the preferred one, though not the most recent");
+    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout_preferring(t, None, |c| *c == "a")
+    else {
+        panic!("an idle connection")
+    };
+    assert_eq!(conn, "c", "none preferred left: the most recently used");
+}

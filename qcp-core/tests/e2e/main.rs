@@ -9,6 +9,8 @@ mod support;
 mod config;
 // Logging in: each client and server authentication method, login errors, SCRAM pass-through.
 mod login;
+// worker_threads: 2: clients on two engine threads share a pool, in Smart and Session mode.
+mod engine_threads;
 // Killed and restarted servers, a server that is down, an exhausted arena, graceful shutdown.
 mod resilience;
 // Smoke tests: queries through qcp in Session and Smart mode.
