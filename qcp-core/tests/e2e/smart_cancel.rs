@@ -1,4 +1,5 @@
-//! Smart mode against the real PostgreSQL: cancel requests (PROTOCOL.md §5, §8 scenario 23).
+//! Smart mode against the real PostgreSQL: cancel requests (see docs/protocol.md, "Cancel
+//! requests").
 //! A cancel reaches the client's running query and nothing else: not a query another client
 //! runs later on the same backend, even when the cancel races the end of the query; a client
 //! still waiting for a backend can be cancelled too.

@@ -1,5 +1,6 @@
 //! Smart mode against the real PostgreSQL: COPY FROM STDIN and TO STDOUT in both protocols,
-//! successful and failed, and FunctionCall (PROTOCOL.md §3.5, §3.6, §8 scenarios 12 to 16).
+//! successful and failed, and FunctionCall (see docs/protocol.md, "COPY" and "Requests and
+//! their answers").
 //! A client inside a COPY holds its backend; it is given back at the ReadyForQuery(I) that
 //! ends it, and a second client of a one-connection pool is the witness.
 

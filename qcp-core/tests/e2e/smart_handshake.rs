@@ -1,7 +1,8 @@
-//! Smart mode against the real PostgreSQL: the handshake cases of PROTOCOL.md §8 scenario 25,
-//! with clients sharing a one-connection pool: protocol negotiation and 3.2 cancel keys,
-//! refused start-ups, login errors, the pool wait timeout (FATAL 53300, never a
-//! ReadyForQuery the client did not ask for), and backends terminated by the server.
+//! Smart mode against the real PostgreSQL: the handshake cases (see docs/protocol.md, from
+//! "Start-up packets" to "The greeting", and "Errors qcp sends itself"), with clients sharing
+//! a one-connection pool: protocol negotiation and 3.2 cancel keys, refused start-ups, login
+//! errors, the pool wait timeout (FATAL 53300, never a ReadyForQuery the client did not ask
+//! for), and backends terminated by the server.
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,6 @@
 //! Smart mode against the real PostgreSQL: session parameters follow the client from one
-//! server connection to the next (PROTOCOL.md §6, §8 scenario 24). pool_size 2, and which
+//! server connection to the next (see docs/protocol.md, "ParameterStatus and reported
+//! parameters" and "Applying parameters to a server connection"). pool_size 2, and which
 //! backend a client gets is forced by holding the other one in a transaction.
 
 use crate::support::wire::*;

@@ -1,8 +1,9 @@
 //! Smart mode (transaction pooling) against the real PostgreSQL, at the byte level: when a
-//! client gets a server connection and when it gives it back (PROTOCOL.md §3.1), pipelined
-//! queries and extended batches, errors mid-pipeline, Flush without Sync, explicit
-//! transactions, and clients that vanish mid-transaction, mid-pipeline or mid-result
-//! (PROTOCOL.md §8, scenarios 1 to 11).
+//! client gets a server connection and when it gives it back (see docs/protocol.md, "When a
+//! server connection is free"), pipelined queries and extended batches, errors mid-pipeline,
+//! Flush without Sync, explicit transactions, and clients that vanish mid-transaction,
+//! mid-pipeline or mid-result (see "Errors in the extended protocol", "Sync, Flush and the
+//! implicit transaction" and "Client gone mid-transaction").
 //!
 //! pool_size 1 (or 2) forces clients to share a backend: a second client's query queued in
 //! qcp is the witness that the first still holds the connection, and a second client getting

@@ -1,5 +1,6 @@
-//! Named protocol-level prepared statements in Smart mode (issue #5, PROTOCOL.md §4 and §8
-//! scenarios 17 to 22), against the real PostgreSQL at the byte level.
+//! Named protocol-level prepared statements in Smart mode (issue #5; see docs/protocol.md,
+//! "Prepared statement naming rules" and "Prepared statements under transaction pooling"),
+//! against the real PostgreSQL at the byte level.
 //!
 //! A client's named statements must behave as if it had a server of its own: Parse, Bind,
 //! Describe('S') and Close('S') work across transactions whichever backend the client gets,
