@@ -6,7 +6,8 @@
 //! to the pool in Smart mode, only when the last ReadyForQuery said `I` *and* nothing is
 //! outstanding: a bare "saw ReadyForQuery(I)" rule breaks as soon as a client pipelines.
 //!
-//! The rules follow PostgreSQL's `postgres.c` (see `../shared/design/PROTOCOL.md` §3):
+//! The rules follow PostgreSQL's `postgres.c` (see docs/protocol.md, "Requests and their
+//! answers", "Errors in the extended protocol" and "COPY"):
 //! - Query, FunctionCall and Sync each end with exactly one ReadyForQuery.
 //! - Parse, Bind, Describe, Execute and Close each get one reply; after an error in one of
 //!   them the server discards everything up to the next Sync, including messages the client

@@ -1,4 +1,5 @@
-//! Request/answer scenarios, written as the byte tags each side sends (PROTOCOL.md §8).
+//! Request/answer scenarios, written as the byte tags each side sends (see docs/protocol.md,
+//! "Requests and their answers").
 
 use super::*;
 
