@@ -51,6 +51,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod login;
 pub mod md5;
 mod primitives;
 mod scram;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 use futures::channel::oneshot;
 use futures::future::{select, Either};
@@ -46,7 +47,7 @@ pub async fn acquire(
     shared: &Shared,
     entry: &PoolEntry,
     database: &str,
-    credentials: &Credentials,
+    credentials: &Arc<Credentials>,
     client: Option<&ClientHandle>,
 ) -> Result<Box<ServerConn>, LinkError> {
     let mut failures = 0usize;

@@ -414,7 +414,7 @@ async fn greeting_params(
     shared: &Shared,
     pool: &PoolEntry,
     database: &str,
-    credentials: &Credentials,
+    credentials: &Arc<Credentials>,
 ) -> Result<Arc<Params>, Refusal> {
     if let Some(params) = pool
         .greeting

@@ -6,45 +6,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qcp_codec::auth::Authentication;
-use qcp_codec::{encode, BackendMessage, Header, Limits, ProtocolVersion, Tag, TransactionStatus};
+use qcp_codec::{encode, BackendMessage, Limits, Tag, TransactionStatus};
 
 use super::clients::{CancelGate, CancelTarget};
 use super::engine::Registration;
 use super::io::{connect, has_input_or_closed, timeout, write_all, Inbox, ReadError, Socket};
-use crate::auth::{
-    md5_response, md5_response_from_hash, SaltedPasswordCache, ScramClient, ScramCredentials,
-    SCRAM_SHA_256,
-};
+use crate::auth::login::to_server::rejected;
+pub use crate::auth::login::Credentials;
+use crate::auth::login::{LoginError, ServerLogin};
+use crate::auth::SaltedPasswordCache;
 use crate::errors::{sqlstate, PgError};
-use crate::relay::params::Params;
 use crate::relay::session::Backend;
-
-/// What qcp logs in to a server with.
-#[derive(Clone, Default)]
-pub struct Credentials {
-    /// The role name.
-    pub user: String,
-    /// A plaintext password, if configured.
-    pub password: Option<String>,
-    /// The md5 hash `md5(password || user)`, if configured instead of a plaintext password.
-    pub md5: Option<[u8; 16]>,
-    /// SCRAM keys recovered from a client's proof (pass-through), if only a SCRAM secret is
-    /// configured.
-    pub scram_keys: Option<ScramCredentials>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print secrets.
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &self.password.is_some())
-            .field("md5", &self.md5.is_some())
-            .field("scram_keys", &self.scram_keys.is_some())
-            .finish()
-    }
-}
 
 /// Why a server connection could not be opened or used.
 #[derive(Debug)]
@@ -186,7 +158,7 @@ pub async fn open(
     server: usize,
     address: &str,
     database: &str,
-    credentials: &Credentials,
+    credentials: &Arc<Credentials>,
     context: LoginContext<'_>,
 ) -> Result<Box<ServerConn>, ServerError> {
     let limit = context.limit;
@@ -210,7 +182,7 @@ async fn login(
     server: usize,
     address: SocketAddr,
     database: &str,
-    credentials: &Credentials,
+    credentials: &Arc<Credentials>,
     context: LoginContext<'_>,
 ) -> Result<ServerConn, ServerError> {
     let LoginContext {
@@ -220,170 +192,60 @@ async fn login(
         ..
     } = context;
     let mut out = Vec::with_capacity(128);
-    encode::startup(
+    let mut login = ServerLogin::start(
+        Arc::clone(credentials),
+        database,
+        Arc::clone(scram_cache),
         &mut out,
-        ProtocolVersion::V3_0,
-        &[("user", &credentials.user), ("database", database)],
-    )
-    .map_err(|e| ServerError::Auth(format!("cannot encode the start-up packet: {e}")))?;
+    )?;
     write_all(&socket, &out)
         .await
         .map_err(ServerError::Connect)?;
-
-    let io = ServerIo {
-        socket,
-        server,
-        born: Instant::now(),
-        cancel: Arc::new(CancelTarget {
-            address,
-            pid: 0,
-            secret: Vec::new(),
-            gate: CancelGate::default(),
-        }),
-        reg: None,
-    };
-    let mut conn = ServerConn::new(io, Params::new());
-    let mut scram: Option<ScramClient> = None;
     loop {
-        let header = inbox.message(&conn.io.socket, &limits).await?;
-        let body = inbox.body(&header);
+        let header = inbox.message(&socket, &limits).await?;
         out.clear();
-        let message = BackendMessage::decode_body(header.tag, body)
-            .map_err(|e| ServerError::Protocol(e.to_string()))?;
-        match message {
-            BackendMessage::Authentication(request) => {
-                answer_auth(request, credentials, &mut scram, scram_cache, &mut out)?;
-            }
-            BackendMessage::ParameterStatus(status) => {
-                if let (Ok(name), Ok(value)) = (status.name_str(), status.value_str()) {
-                    conn.params.set(name, value);
-                }
-            }
-            BackendMessage::BackendKeyData(key) => {
-                conn.io.cancel = Arc::new(CancelTarget {
-                    address,
-                    pid: key.pid(),
-                    secret: key.secret().to_vec(),
-                    gate: CancelGate::default(),
-                });
-            }
-            BackendMessage::ReadyForQuery(_) => {
-                inbox.consume(header.frame_len());
-                return Ok(conn);
-            }
-            BackendMessage::ErrorResponse(error) => {
-                return Err(rejected(
-                    header,
-                    inbox.unread(),
-                    error.sqlstate(),
-                    error.message(),
-                ));
-            }
-            // Notices and a NegotiateProtocolVersion (we ask for 3.0, which every server
-            // speaks) need no answer.
-            _ => {}
-        }
+        let frame = inbox.unread().get(..header.frame_len()).unwrap_or_default();
+        let done = login.message(header.tag, inbox.body(&header), frame, &mut out)?;
         inbox.consume(header.frame_len());
+        if let Some(done) = done {
+            let (pid, secret) = done.key.unwrap_or_default();
+            let io = ServerIo {
+                socket,
+                server,
+                born: Instant::now(),
+                cancel: Arc::new(CancelTarget {
+                    address,
+                    pid,
+                    secret,
+                    gate: CancelGate::default(),
+                }),
+                reg: None,
+            };
+            return Ok(ServerConn::new(io, done.params));
+        }
         if !out.is_empty() {
-            write_all(&conn.io.socket, &out)
+            write_all(&socket, &out)
                 .await
                 .map_err(ServerError::Connect)?;
         }
     }
 }
 
-fn rejected(
-    header: Header,
-    unread: &[u8],
-    code: Option<&[u8]>,
-    text: Option<&[u8]>,
-) -> ServerError {
-    ServerError::Rejected {
-        message: unread
-            .get(..header.frame_len())
-            .unwrap_or_default()
-            .to_vec(),
-        code: String::from_utf8_lossy(code.unwrap_or(b"XX000")).into_owned(),
-        text: String::from_utf8_lossy(text.unwrap_or(b"")).into_owned(),
-    }
-}
-
-fn answer_auth(
-    request: Authentication<'_>,
-    credentials: &Credentials,
-    scram: &mut Option<ScramClient>,
-    cache: &Arc<SaltedPasswordCache>,
-    out: &mut Vec<u8>,
-) -> Result<(), ServerError> {
-    let encode_error =
-        |e: qcp_codec::EncodeError| ServerError::Auth(format!("cannot encode the reply: {e}"));
-    match request {
-        Authentication::Ok => Ok(()),
-        Authentication::CleartextPassword => {
-            let password = credentials.password.as_deref().ok_or_else(|| {
-                ServerError::Auth(format!(
-                    "the server asks for the cleartext password of {:?}, and qcp has none",
-                    credentials.user
-                ))
-            })?;
-            encode::password(out, password).map_err(encode_error)
+impl From<LoginError> for ServerError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::Rejected {
+                message,
+                code,
+                text,
+            } => ServerError::Rejected {
+                message,
+                code,
+                text,
+            },
+            LoginError::Auth(reason) => ServerError::Auth(reason),
+            LoginError::Protocol(reason) => ServerError::Protocol(reason),
         }
-        Authentication::Md5Password { salt } => {
-            let response = if let Some(password) = &credentials.password {
-                md5_response(&credentials.user, password, salt)
-            } else if let Some(hash) = &credentials.md5 {
-                md5_response_from_hash(hash, salt)
-            } else {
-                return Err(ServerError::Auth(format!(
-                    "the server asks for an md5 password for {:?}, and qcp has neither the password nor its md5 hash",
-                    credentials.user
-                )));
-            };
-            encode::password(out, response).map_err(encode_error)
-        }
-        Authentication::Sasl(mechanisms) => {
-            if !mechanisms.iter().any(|m| m == SCRAM_SHA_256.as_bytes()) {
-                return Err(ServerError::Auth(
-                    "the server offers no SASL mechanism qcp supports (SCRAM-SHA-256)".into(),
-                ));
-            }
-            let scram_credentials = if let Some(password) = &credentials.password {
-                ScramCredentials::Password(password.clone())
-            } else if let Some(keys) = &credentials.scram_keys {
-                keys.clone()
-            } else {
-                return Err(ServerError::Auth(format!(
-                    "the server asks for SCRAM-SHA-256 and qcp has no password for {:?}; with only a SCRAM secret configured, a client must log in with SCRAM first so qcp can reuse its proof",
-                    credentials.user
-                )));
-            };
-            let mut client = ScramClient::new(scram_credentials).with_cache(Arc::clone(cache));
-            let first = client.client_first();
-            encode::sasl_initial_response(out, SCRAM_SHA_256, Some(&first))
-                .map_err(encode_error)?;
-            *scram = Some(client);
-            Ok(())
-        }
-        Authentication::SaslContinue(data) => {
-            let client = scram
-                .as_mut()
-                .ok_or_else(|| ServerError::Protocol("SASLContinue before SASL".into()))?;
-            let reply = client
-                .handle_server_first(data)
-                .map_err(|e| ServerError::Auth(e.to_string()))?;
-            encode::sasl_response(out, &reply).map_err(encode_error)
-        }
-        Authentication::SaslFinal(data) => {
-            let client = scram
-                .as_mut()
-                .ok_or_else(|| ServerError::Protocol("SASLFinal before SASL".into()))?;
-            client
-                .handle_server_final(data)
-                .map_err(|e| ServerError::Auth(e.to_string()))
-        }
-        other => Err(ServerError::Auth(format!(
-            "the server asks for an authentication method qcp does not support ({other:?})"
-        ))),
     }
 }
 
@@ -433,12 +295,8 @@ impl ServerConn {
                     if let Ok(BackendMessage::ErrorResponse(error)) =
                         BackendMessage::decode_body(header.tag, body)
                     {
-                        failure = Some(rejected(
-                            header,
-                            inbox.unread(),
-                            error.sqlstate(),
-                            error.message(),
-                        ));
+                        let frame = inbox.unread().get(..header.frame_len()).unwrap_or_default();
+                        failure = Some(rejected(frame, error.sqlstate(), error.message()).into());
                     }
                 }
                 Tag::READY_FOR_QUERY => {

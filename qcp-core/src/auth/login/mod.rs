@@ -1,0 +1,8 @@
+//! Logins as sans-IO state machines: bytes or whole messages in, bytes out, and the outcome.
+//! The driver only reads, writes and bounds the time they take.
+//!
+//! - [`to_server`]: qcp logging in to a PostgreSQL server for its clients.
+
+pub mod to_server;
+
+pub use to_server::{Credentials, LoginError, ServerLogin};
