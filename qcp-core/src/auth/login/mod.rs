@@ -1,8 +1,10 @@
 //! Logins as sans-IO state machines: bytes or whole messages in, bytes out, and the outcome.
 //! The driver only reads, writes and bounds the time they take.
 //!
+//! - [`from_client`]: a client logging in to qcp (first packet, authentication, greeting);
 //! - [`to_server`]: qcp logging in to a PostgreSQL server for its clients.
 
+pub mod from_client;
 pub mod to_server;
 
 pub use to_server::{Credentials, LoginError, ServerLogin};
