@@ -181,7 +181,17 @@ impl Engine {
             let thread_shared = Arc::clone(shared);
             std::thread::Builder::new()
                 .name(format!("qcp-relay-{index}"))
-                .spawn(move || event_loop::run(poll, thread_loop, thread_shared))?;
+                .spawn(move || {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        event_loop::run(poll, thread_loop, thread_shared)
+                    }));
+                    if outcome.is_err() {
+                        // Its clients would hang with nobody to serve them: better that the
+                        // service manager restarts qcp than that it lives on half dead.
+                        tracing::error!("a relay thread panicked; qcp exits");
+                        std::process::exit(70);
+                    }
+                })?;
             loops.push(shared_loop);
         }
         Ok(Arc::new(Engine {

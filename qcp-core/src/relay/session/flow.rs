@@ -23,7 +23,7 @@ pub struct Flow {
     pub framer: Framer,
 }
 
-/// Where the next bytes from a peer can go (see [`Flow::space`]).
+/// Where the next bytes from a peer can go (see `Session::read_space`).
 pub enum Space<'a> {
     /// Read into this (never empty).
     Free(&'a mut [u8]),
