@@ -187,3 +187,108 @@ fn a_server_error_before_a_close_is_remembered() {
     assert!(h.session.last_was_error());
     assert_eq!(h.seen.last(), Some(&Seen::ServerGone));
 }
+
+fn error(code: &[u8]) -> Vec<u8> {
+    msg(|o| {
+        encode::error_response(o, &[(b'S', b"ERROR"), (b'C', code), (b'M', b"failed")]).unwrap()
+    })
+}
+
+#[test]
+fn an_error_in_a_transaction_keeps_the_backend_until_rollback() {
+    let mut h = Harness::smart();
+    h.client(&query("BEGIN"));
+    h.server(&done("BEGIN", InTransaction));
+    h.client(&query("SELECT 1/0"));
+    h.server(&cat(&[
+        &error(b"22012"),
+        &ready(qcp_codec::TransactionStatus::Failed),
+    ]));
+    assert_eq!(
+        h.linked(),
+        Some(1),
+        "a failed transaction is still a transaction"
+    );
+    h.client(&query("ROLLBACK"));
+    h.server(&done("ROLLBACK", Idle));
+    assert_eq!(h.linked(), None);
+}
+
+#[test]
+fn after_an_extended_error_the_server_skips_to_sync_and_the_backend_is_released_there() {
+    let mut h = Harness::smart();
+    h.client(&cat(&[
+        &msg(|o| encode::parse(o, "", "SELECT 1/0", &[]).unwrap()),
+        &msg(|o| encode::bind(o, "", "", &[], &[], &[]).unwrap()),
+        &msg(|o| encode::execute(o, "", 0).unwrap()),
+        &msg(encode::sync),
+    ]));
+    // The Parse fails: PostgreSQL answers nothing more until the Sync.
+    h.server(&error(b"22012"));
+    assert_eq!(
+        h.linked(),
+        Some(1),
+        "the Sync is still owed its ReadyForQuery"
+    );
+    h.server(&ready(Idle));
+    assert_eq!(h.linked(), None);
+    assert_eq!(tags(&h.take_client()), ['E', 'Z']);
+}
+
+#[test]
+fn copy_to_stdout_streams_and_releases_at_the_end() {
+    let mut h = Harness::smart();
+    h.client(&query("COPY t TO STDOUT"));
+    h.server(&msg(|o| encode::copy_out_response(o, 0, &[0]).unwrap()));
+    for row in 0..3 {
+        h.server(&msg(|o| {
+            encode::copy_data(o, format!("{row}\n").as_bytes()).unwrap()
+        }));
+        assert_eq!(h.linked(), Some(1));
+    }
+    h.server(&cat(&[&msg(encode::copy_done), &done("COPY 3", Idle)]));
+    assert_eq!(h.linked(), None);
+    assert_eq!(tags(&h.take_client()), ['H', 'd', 'd', 'd', 'c', 'C', 'Z']);
+}
+
+#[test]
+fn a_copy_the_client_fails_ends_with_the_servers_error_and_a_release() {
+    let mut h = Harness::smart();
+    h.client(&query("COPY t FROM STDIN"));
+    h.server(&msg(|o| encode::copy_in_response(o, 0, &[0]).unwrap()));
+    h.client(&msg(|o| encode::copy_fail(o, "no more").unwrap()));
+    assert_eq!(h.linked(), Some(1));
+    h.server(&cat(&[&error(b"57014"), &ready(Idle)]));
+    assert_eq!(h.linked(), None);
+    assert_eq!(tags(&h.take_server()), ['Q', 'f']);
+}
+
+#[test]
+fn a_notice_while_linked_reaches_the_client_without_changing_the_accounting() {
+    let mut h = Harness::smart();
+    h.client(&query("DO $$ BEGIN RAISE NOTICE 'hi'; END $$"));
+    let notice = msg(|o| encode::notice_response(o, &[(b'S', b"NOTICE"), (b'M', b"hi")]).unwrap());
+    h.server(&notice);
+    assert_eq!(h.linked(), Some(1), "a notice answers nothing");
+    h.server(&done("DO", Idle));
+    assert_eq!(h.linked(), None);
+    assert_eq!(tags(&h.take_client()), ['N', 'C', 'Z']);
+}
+
+#[test]
+fn a_client_gone_mid_transaction_leaves_a_backend_that_is_not_clean() {
+    let mut h = Harness::session_mode();
+    h.client(&query("BEGIN"));
+    h.server(&done("BEGIN", InTransaction));
+    h.client_closed = true;
+    h.run();
+    assert_eq!(h.seen.last(), Some(&Seen::ClientGone));
+    assert!(
+        !h.session.link_is_clean(),
+        "inside a transaction: closed, never reused"
+    );
+    assert!(
+        !h.session.link_busy(),
+        "nothing is running, no cancel needed"
+    );
+}
