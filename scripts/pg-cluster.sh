@@ -16,7 +16,9 @@
 #   qcp_md5   / md5-pass    (md5-stored,   hba md5)
 #   qcp_plain / plain-pass  (SCRAM-stored, hba password = cleartext)
 #   qcp_trust / no password (hba trust)
-#   pg_hba: local all postgres trust; host ... 127.0.0.1/32 as above; everything else scram-sha-256.
+#   pg_hba: local all postgres trust; the same methods for the test users over TCP (127.0.0.1/32)
+#   and over the Unix socket in DIR (DIR/.s.PGSQL.PORT, QCP_TEST_PG_SOCKET_DIR); everything else
+#   scram-sha-256.
 set -euo pipefail
 
 SCRIPT_PATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")"
@@ -192,6 +194,10 @@ EOF
 # Written by scripts/pg-cluster.sh on every start; do not edit.
 # TYPE  DATABASE  USER       ADDRESS        METHOD
 local   all       postgres                  trust
+local   all       qcp_trust                 trust
+local   all       qcp_md5                   md5
+local   all       qcp_plain                 password
+local   all       all                       scram-sha-256
 host    all       qcp_trust  127.0.0.1/32   trust
 host    all       qcp_md5    127.0.0.1/32   md5
 host    all       qcp_plain  127.0.0.1/32   password
@@ -355,6 +361,8 @@ cmd_env() {
     bindir="$(find_bindir)" || die "PostgreSQL ${PG_MAJOR} binaries not found (run: $SCRIPT_PATH ensure)"
     printf 'export QCP_TEST_PG_ADDR=%q\n' "127.0.0.1:$port"
     printf 'export QCP_TEST_PG_DATA=%q\n' "$dir"
+    # unix_socket_directories (see write_config): the server's socket is DIR/.s.PGSQL.PORT.
+    printf 'export QCP_TEST_PG_SOCKET_DIR=%q\n' "$dir"
     printf 'export QCP_TEST_PG_SUPERUSER=%q\n' "postgres"
     printf 'export QCP_TEST_PG_SUPERPASS=%q\n' "qcp-super-pass"
     printf 'export QCP_TEST_PG_BINDIR=%q\n' "$bindir"

@@ -275,7 +275,7 @@ struct Running {
     config: PathBuf,
     socket: PathBuf,
     log: PathBuf,
-    /// host:port clients connect to.
+    /// host:port clients connect to (or the Unix socket's path).
     addr: String,
 }
 
@@ -287,11 +287,22 @@ async fn start_qcp(extra_users: &str) -> Running {
 
 /// [`start_qcp`] with the control socket where `socket` puts it in the scratch directory.
 async fn start_qcp_with(extra_users: &str, socket: impl FnOnce(&Path) -> PathBuf) -> Running {
+    start_qcp_at(|_| "127.0.0.1:0".to_owned(), extra_users, socket).await
+}
+
+/// [`start_qcp_with`] with the `listening_address` that `listening` gives for the scratch
+/// directory.
+async fn start_qcp_at(
+    listening: impl FnOnce(&Path) -> String,
+    extra_users: &str,
+    socket: impl FnOnce(&Path) -> PathBuf,
+) -> Running {
     let dir = scratch();
+    let listening = listening(dir.path());
     let socket = socket(dir.path());
     let log = dir.path().join("qcp.log");
     let yaml = format!(
-        "listening_address: 127.0.0.1:0\n\
+        "listening_address: {listening}\n\
          relay_mode: Session\n\
          log_level: Info\n\
          log_output:\n  file: {log}\n\
@@ -666,4 +677,78 @@ async fn second_instance_is_refused_and_a_stale_socket_is_replaced() {
         .expect("qcp stops")
         .unwrap();
     assert!(status.success());
+}
+
+/// qcp listening on a Unix-domain socket (`DIR:PORT`): a client connects with libpq's
+/// `host=DIR port=PORT` and is logged as `unix`; a socket left by a killed qcp is replaced, a
+/// second qcp is refused, and SIGTERM removes the socket file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unix_socket_listener_is_replaced_after_a_crash_and_removed_at_exit() {
+    let mut first = start_qcp_at(
+        |dir| format!("{}:6543", dir.display()),
+        "",
+        |dir| dir.join("qcp.sock"),
+    )
+    .await;
+    let dir = first.dir.path().display().to_string();
+    let listening = first.dir.path().join(".s.PGSQL.6543");
+    assert_eq!(first.addr, listening.display().to_string());
+    let conninfo =
+        format!("host={dir} port=6543 user=qcp_scram password=scram-pass dbname=qcp_test");
+    let (db, _) = client(&conninfo).await;
+    db.simple_query("SELECT 1").await.unwrap();
+    first
+        .log_line(&["INFO", "client connected", "peer=unix"])
+        .await;
+    drop(db);
+
+    let config = first.config.to_str().unwrap().to_owned();
+    let pid = first.child.id().expect("qcp runs").to_string();
+    assert!(run("kill", &["-KILL", &pid]).await.status.success());
+    assert!(!first.exited(GRACE).await.success());
+    assert!(listening.exists(), "a killed qcp leaves its socket file");
+    // Its control socket is left too: the next qcp replaces both.
+    let mut again = Command::new(QCP)
+        .args(["--config", &config])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start qcp again");
+    let deadline = Instant::now() + RUN_LIMIT;
+    let db = loop {
+        if let Some(status) = again.try_wait().unwrap() {
+            panic!("qcp did not replace the stale socket: exited with {status}");
+        }
+        if let Ok((db, connection)) =
+            tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await
+        {
+            tokio::spawn(connection);
+            break db;
+        }
+        assert!(Instant::now() < deadline, "qcp did not start again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let row = db.query_one("SELECT 6 * 7", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 42);
+    drop(db);
+
+    let second = run(QCP, &["--config", &config]).await;
+    assert!(!second.status.success(), "a second qcp started");
+    assert!(
+        second.stderr.contains("listening_address")
+            && second.stderr.contains("another program is listening"),
+        "{}",
+        second.stderr
+    );
+
+    let pid = again.id().expect("qcp runs").to_string();
+    assert!(run("kill", &["-TERM", &pid]).await.status.success());
+    let status = tokio::time::timeout(GRACE, again.wait())
+        .await
+        .expect("qcp stops")
+        .unwrap();
+    assert!(status.success(), "qcp exited with {status}");
+    assert!(!listening.exists(), "the socket file is removed at exit");
 }

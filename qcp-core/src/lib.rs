@@ -18,4 +18,4 @@ pub mod errors;
 pub mod pool;
 pub mod relay;
 
-pub use driver::{start, Instance, StartError};
+pub use driver::{start, Instance, LocalAddr, StartError};

@@ -3,13 +3,18 @@
 use std::fmt::{Display, Write as _};
 use std::time::Duration;
 
+use super::address::format_mode;
 use super::size::{format_duration, format_size};
-use super::{Config, LogOutput, RelayMode};
+use super::{Config, Endpoint, LogOutput, RelayMode};
 
 /// One `setting: value` per line, in the order of config-example.yaml.
 pub(super) fn describe(config: &Config) -> String {
     let mut out = Lines(String::new());
-    out.line("listening_address", &config.listening_address);
+    out.line(
+        "listening_address",
+        address(&config.listening_address, true),
+    );
+    out.line("unix_socket_mode", format_mode(config.unix_socket_mode));
     let mode = match config.relay_mode {
         RelayMode::Session => "Session",
         RelayMode::Smart => "Smart",
@@ -28,7 +33,10 @@ pub(super) fn describe(config: &Config) -> String {
     out.line("arena.total_size", size(arena.total_size()));
 
     for (n, server) in config.servers.iter().enumerate() {
-        out.line(format_args!("servers[{n}].address"), &server.address);
+        out.line(
+            format_args!("servers[{n}].address"),
+            address(&server.address, false),
+        );
         out.line(format_args!("servers[{n}].pool_size"), server.pool_size);
         let databases = if server.databases.is_empty() {
             "(every database)".to_owned()
@@ -82,6 +90,17 @@ impl Lines {
         }
         // Writing to a String cannot fail.
         let _ = write!(self.0, "{setting}: {value}");
+    }
+}
+
+/// The address as written, with the socket file when it is a Unix socket written as
+/// `DIR:PORT`: `/run/qcp:6432 (socket /run/qcp/.s.PGSQL.6432)`.
+fn address(text: &str, listening: bool) -> String {
+    match Endpoint::parse(text, listening) {
+        Ok(Endpoint::Unix(path)) if path.as_os_str() != text => {
+            format!("{text} (socket {})", path.display())
+        }
+        _ => text.to_owned(),
     }
 }
 

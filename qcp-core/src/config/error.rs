@@ -126,7 +126,11 @@ pub(super) fn expected_form(setting: &str) -> String {
     let generic: String = strip_indices(setting);
     let form = match generic.as_str() {
         "" => "Start from config-example.yaml, which shows every setting",
-        "listening_address" => "Write an address with a port, like `0.0.0.0:8080`",
+        "listening_address" => {
+            "Write an address with a port, like `0.0.0.0:8080`, or a Unix socket, like \
+             `/var/run/qcp:6432` (a directory and a port) or `/var/run/qcp/.s.PGSQL.6432`"
+        }
+        "unix_socket_mode" => "Write an octal file mode, like `0777` or `0770`",
         "relay_mode" => "Write `Session` or `Smart`",
         "log_level" => "Write one of Off, Error, Warn, Info, Debug, Trace",
         "log_output" => "Write `stdout`, `stderr`, or `file: /path/to/qcp.log` on the next line",
@@ -140,7 +144,10 @@ pub(super) fn expected_form(setting: &str) -> String {
             "Write a list of servers, each `- address: host:port` with optional \
                       `pool_size` and `databases`"
         }
-        "servers.address" => "Write `host:port`, like `127.0.0.1:5432`",
+        "servers.address" => {
+            "Write `host:port`, like `127.0.0.1:5432`, or a Unix socket, like \
+             `/var/run/postgresql:5432` (a directory and a port)"
+        }
         "servers.pool_size" => "Write a whole number of at least 1 (the default is 20)",
         "servers.databases" => {
             "Write a list of database names, like `[app, reports]`, or leave \

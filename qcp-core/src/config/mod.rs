@@ -14,7 +14,7 @@
 //!
 //! Layout: `load.rs` is the only code that knows about YAML (swap the parser there), `raw.rs`
 //! holds the serde shapes of the file, `validate.rs` turns them into a [`Config`],
-//! `size.rs` parses and prints sizes and durations, `locate.rs` finds a setting's line, `address.rs` checks `host:port`,
+//! `size.rs` parses and prints sizes and durations, `locate.rs` finds a setting's line, `address.rs` reads addresses (`host:port` or a Unix socket),
 //! `error.rs` holds [`ConfigError`] and `describe.rs` prints the effective settings.
 
 use std::fmt;
@@ -34,6 +34,7 @@ mod raw;
 mod size;
 mod validate;
 
+pub use address::{socket_file_name, Endpoint, DEFAULT_UNIX_SOCKET_MODE, MAX_SOCKET_PATH};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use size::{format_duration, format_size, parse_duration, parse_size};
 
@@ -72,8 +73,11 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Every setting of a running qcp, defaults applied and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `host:port` qcp accepts clients on.
+    /// Where qcp accepts clients, as written: `host:port`, or a Unix socket (`DIR:PORT` for
+    /// `DIR/.s.PGSQL.PORT`, or the socket file's absolute path); see [`Endpoint::parse`].
     pub listening_address: String,
+    /// Permission bits of the listening Unix socket (unused for TCP). Default 0777.
+    pub unix_socket_mode: u32,
     /// When a client's server connection goes back to the pool.
     pub relay_mode: RelayMode,
     /// The most detailed log level written.
@@ -152,7 +156,9 @@ impl Default for ArenaConfig {
 /// One entry of `servers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// `host:port`; the host is a name, an IPv4 address or a bracketed IPv6 address.
+    /// As written: `host:port` (the host is a name, an IPv4 address or a bracketed IPv6
+    /// address), or the server's Unix socket (`DIR:PORT` for `DIR/.s.PGSQL.PORT`, or the
+    /// socket file's absolute path); see [`Endpoint::parse`].
     pub address: String,
     /// The most server connections for one database/user pair on this server (at least 1).
     pub pool_size: u32,
@@ -287,6 +293,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listening_address: DEFAULT_LISTENING_ADDRESS.to_owned(),
+            unix_socket_mode: DEFAULT_UNIX_SOCKET_MODE,
             relay_mode: RelayMode::default(),
             log_level: LevelFilter::INFO,
             log_output: LogOutput::default(),

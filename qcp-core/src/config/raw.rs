@@ -13,6 +13,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use tracing::level_filters::LevelFilter;
 
+use super::address::parse_mode;
 use super::size::{duration_from_seconds, parse_duration, parse_size};
 
 /// The whole file.
@@ -23,6 +24,7 @@ use super::size::{duration_from_seconds, parse_duration, parse_size};
 )]
 pub(super) struct RawConfig {
     pub listening_address: Option<String>,
+    pub unix_socket_mode: Option<RawMode>,
     pub relay_mode: Option<RawRelayMode>,
     pub log_level: Option<RawLevel>,
     pub log_output: Option<RawLogOutput>,
@@ -121,6 +123,10 @@ pub(super) struct Size(pub u64);
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Seconds(pub Duration);
 
+/// `unix_socket_mode`: permission bits, written in octal as `chmod` takes them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RawMode(pub u32);
+
 /// `log_level`: a LevelFilter name, any case.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RawLevel(pub LevelFilter);
@@ -186,6 +192,28 @@ impl<'de> Deserialize<'de> for Seconds {
             }
         }
         deserializer.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawMode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an octal file mode such as 0777 or 0770")
+            }
+            // A mode is octal whichever way it is written, so the text is read as written
+            // (YAML would take `0777` for the decimal number 777).
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMode, E> {
+                parse_mode(v).map(RawMode).map_err(E::custom)
+            }
+            // Formats that only hand over numbers: the decimal digits are the octal ones.
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawMode, E> {
+                parse_mode(&v.to_string()).map(RawMode).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(V)
     }
 }
 

@@ -8,7 +8,7 @@ use tracing::level_filters::LevelFilter;
 
 use crate::auth::Secret;
 
-use super::address::check_address;
+use super::address::{Endpoint, DEFAULT_UNIX_SOCKET_MODE, MAX_SOCKET_PATH};
 use super::raw::{RawArena, RawAuthMethod, RawConfig, RawLimits, RawLogOutput, RawRelayMode};
 use super::raw::{RawServer, RawTimeouts, RawUser};
 use super::size::format_size;
@@ -45,13 +45,28 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
     let listening_address = raw
         .listening_address
         .unwrap_or_else(|| DEFAULT_LISTENING_ADDRESS.to_owned());
-    check_address(&listening_address, true).map_err(|message| {
+    endpoint(&listening_address, true).map_err(|(message, fix)| {
         invalid(
             "listening_address",
             message,
-            "Write an address with a port, like `0.0.0.0:8080`.",
+            fix.unwrap_or_else(|| {
+                "Write an address with a port, like `0.0.0.0:8080`, or a Unix socket: a \
+                 directory and a port, like `/var/run/qcp:6432` (the socket \
+                 `/var/run/qcp/.s.PGSQL.6432`, which `psql -h /var/run/qcp -p 6432` reaches), \
+                 or the socket file itself."
+                    .to_owned()
+            }),
         )
     })?;
+    let control_socket = control_socket(raw.control_socket)?;
+    if Endpoint::parse(&listening_address, true) == Ok(Endpoint::Unix(control_socket.clone())) {
+        return Err(invalid(
+            "listening_address",
+            format!("`{listening_address}` is also the control socket (`control_socket`)"),
+            "Give clients and qcp-ctrl different sockets, like `/var/run/qcp:6432` for clients \
+             and `/var/run/qcp/ctrl.sock` for qcp-ctrl.",
+        ));
+    }
     let auth_method = match raw.auth_method {
         None => defaults.auth_method,
         Some(RawAuthMethod::ScramSha256) => AuthMethod::ScramSha256,
@@ -60,6 +75,9 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
     };
     Ok(Config {
         listening_address,
+        unix_socket_mode: raw
+            .unix_socket_mode
+            .map_or(DEFAULT_UNIX_SOCKET_MODE, |m| m.0),
         relay_mode: match raw.relay_mode {
             None => defaults.relay_mode,
             Some(RawRelayMode::Session) => RelayMode::Session,
@@ -71,7 +89,7 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
         servers: servers(raw.servers.unwrap_or_default())?,
         users: users(raw.users.unwrap_or_default(), auth_method)?,
         auth_method,
-        control_socket: control_socket(raw.control_socket)?,
+        control_socket,
         timeouts: timeouts(raw.timeouts.unwrap_or_default()),
         limits: limits(raw.limits.unwrap_or_default())?,
         worker_threads: worker_threads(raw.worker_threads)?,
@@ -168,17 +186,23 @@ fn servers(raw: Vec<RawServer>) -> Result<Vec<ServerConfig>, Invalid> {
             "Add at least one PostgreSQL server, like `servers: [{address: \"127.0.0.1:5432\"}]`.",
         ));
     }
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<Endpoint, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (n, server) in raw.into_iter().enumerate() {
-        check_address(&server.address, false).map_err(|message| {
+        let at = endpoint(&server.address, false).map_err(|(message, fix)| {
             invalid(
                 format!("servers[{n}].address"),
                 message,
-                "Write `host:port`, like `127.0.0.1:5432`.",
+                fix.unwrap_or_else(|| {
+                    "Write `host:port`, like `127.0.0.1:5432`, or the server's Unix socket: its \
+                     directory and port, like `/var/run/postgresql:5432` (libpq's \
+                     `host=/var/run/postgresql port=5432`), or the socket file itself."
+                        .to_owned()
+                }),
             )
         })?;
-        if let Some(first) = seen.insert(server.address.clone(), n) {
+        // `/run/pg:5432` and `/run/pg/.s.PGSQL.5432` are the same server.
+        if let Some(first) = seen.insert(at, n) {
             return Err(invalid(
                 format!("servers[{n}].address"),
                 format!("`{}` is also servers[{first}]", server.address),
@@ -208,6 +232,31 @@ fn servers(raw: Vec<RawServer>) -> Result<Vec<ServerConfig>, Invalid> {
         });
     }
     Ok(out)
+}
+
+/// `address` read by [`Endpoint::parse`]; an absolute path that is an existing directory is
+/// refused with its own fix (libpq takes `host=DIR` for a socket directory, and qcp needs the
+/// port with it). The error is (what is wrong, the fix if it is not the general one).
+fn endpoint(address: &str, listening: bool) -> Result<Endpoint, (String, Option<String>)> {
+    let at = Endpoint::parse(address, listening).map_err(|message| (message, None))?;
+    if let Endpoint::Unix(path) = &at {
+        if path.as_os_str() == address && path.is_dir() {
+            let (port, example) = if listening {
+                (6432, format!("then `psql -h {address} -p 6432` connects"))
+            } else {
+                (5432, format!("as libpq's `host={address} port=5432`"))
+            };
+            return Err((
+                format!("`{address}` is a directory, not a socket"),
+                Some(format!(
+                    "Add the port, like `{address}:{port}` for the socket \
+                     `{}` ({example}).",
+                    path.join(super::socket_file_name(port)).display()
+                )),
+            ));
+        }
+    }
+    Ok(at)
 }
 
 fn users(raw: Vec<RawUser>, method: AuthMethod) -> Result<Vec<UserConfig>, Invalid> {
@@ -306,8 +355,7 @@ fn worker_threads(raw: Option<u64>) -> Result<usize, Invalid> {
 }
 
 fn control_socket(raw: Option<std::path::PathBuf>) -> Result<std::path::PathBuf, Invalid> {
-    // sun_path holds 108 bytes on Linux, 104 on the BSDs and macOS, including the final NUL.
-    const MAX_LEN: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+    const MAX_LEN: usize = MAX_SOCKET_PATH;
     let path = raw.unwrap_or_else(|| Path::new(DEFAULT_CONTROL_SOCKET).to_path_buf());
     let len = path.as_os_str().len();
     if len == 0 {

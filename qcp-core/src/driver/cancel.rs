@@ -7,7 +7,7 @@ use qcp_codec::encode;
 use tracing::{debug, info};
 
 use super::clients::CancelTarget;
-use super::io::{connect, timeout, write_all};
+use super::io::{connect_to, timeout, write_all};
 use super::shared::Shared;
 
 /// Handles a CancelRequest for qcp's (`pid`, `secret`). A wrong key cancels nothing, and the
@@ -41,7 +41,7 @@ pub async fn send(target: &CancelTarget, limit: Duration) {
         return;
     }
     let attempt = async {
-        let socket = connect(&target.address.to_string(), limit).await?;
+        let socket = connect_to(&target.address, limit).await?;
         write_all(&socket, &packet).await?;
         // PostgreSQL closes the connection once it has signalled the backend; waiting for
         // that makes the cancel take effect before we report it sent.

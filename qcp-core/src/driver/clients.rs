@@ -2,7 +2,6 @@
 //! wakers that let a shutdown reach every client task.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,8 +16,8 @@ use rand::Rng;
 /// nothing.
 #[derive(Debug)]
 pub struct CancelTarget {
-    /// The server's address.
-    pub address: SocketAddr,
+    /// Where the server connection was made (a TCP address or a Unix-domain socket).
+    pub address: super::io::Remote,
     /// The backend's process id...
     pub pid: i32,
     /// ...and cancel secret.

@@ -18,26 +18,27 @@ mod sync;
 mod wait_timer;
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_io::Async;
 use futures::future::{select, Either};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::arena::Priority;
-use crate::config::Config;
+use crate::config::{Config, Endpoint};
 use crate::errors::{sqlstate, PgError, Refusal};
-use io::{timeout, write_all, Inbox, Socket};
+use io::{timeout, write_all, Inbox, Listener, Peer, Socket};
 use shared::Shared;
 
+pub use io::LocalAddr;
 pub use signals::stop_on_signals;
 
 /// Why qcp could not start.
 #[derive(Debug)]
 pub enum StartError {
-    /// The listening address could not be bound.
+    /// The listening address could not be bound (`address` is the socket file's path for a
+    /// Unix-domain socket).
     Listen {
         address: String,
         error: std::io::Error,
@@ -51,6 +52,22 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            StartError::Listen { address, error } if address.starts_with('/') => {
+                use std::io::ErrorKind;
+                let fix = match error.kind() {
+                    ErrorKind::AddrInUse => "stop the program using it or choose another path",
+                    ErrorKind::AlreadyExists => "remove that file or choose another path",
+                    ErrorKind::NotFound => "create the directory first or choose another path",
+                    ErrorKind::PermissionDenied => {
+                        "let qcp's user write to the directory or choose another path"
+                    }
+                    _ => "choose another path",
+                };
+                write!(
+                    f,
+                    "cannot listen on the Unix socket {address} (listening_address): {error}; {fix}"
+                )
+            }
             StartError::Listen { address, error } => write!(
                 f,
                 "cannot listen on {address} (listening_address): {error}; choose a free address or stop the program using it"
@@ -76,9 +93,18 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The address clients connect to (useful when `listening_address` had port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+    /// The TCP address clients connect to (useful when `listening_address` had port 0);
+    /// `None` when qcp listens on a Unix-domain socket.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.shared.local_addr {
+            LocalAddr::Tcp(address) => Some(*address),
+            LocalAddr::Unix(_) => None,
+        }
+    }
+
+    /// Where clients connect: a TCP address or a Unix-domain socket's path.
+    pub fn listening_address(&self) -> &LocalAddr {
+        &self.shared.local_addr
     }
 
     /// Starts a graceful shutdown, as `qcp-ctrl quit` does.
@@ -109,14 +135,27 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
     set_worker_threads(config.worker_threads);
     async_std::task::block_on(async move {
         let address = config.listening_address.clone();
-        let listener = bind_listener(&address).map_err(|error| StartError::Listen {
+        let listen_error = |error| StartError::Listen {
             address: address.clone(),
             error,
+        };
+        let endpoint = Endpoint::parse(&address, true).map_err(|message| {
+            listen_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                message,
+            ))
         })?;
-        let local_addr = listener
-            .get_ref()
-            .local_addr()
-            .map_err(|error| StartError::Listen { address, error })?;
+        let listen_error = |error| StartError::Listen {
+            address: match &endpoint {
+                Endpoint::Unix(path) => path.display().to_string(),
+                Endpoint::Tcp(_) => address.clone(),
+            },
+            error,
+        };
+        let listener = Listener::bind(&endpoint, config.unix_socket_mode)
+            .await
+            .map_err(listen_error)?;
+        let local_addr = listener.local_addr().map_err(listen_error)?;
         let control_path = config.control_socket.clone();
         let control =
             control::bind(&control_path)
@@ -129,7 +168,7 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
         let engine = engine::Engine::start(&shared, shared.config.worker_threads)
             .map_err(|error| StartError::Engine { error })?;
         info!(
-            address = %local_addr,
+            address = %shared.local_addr,
             mode = ?shared.config.relay_mode,
             arena = %crate::config::format_size(shared.config.arena.total_size()),
             "qcp started"
@@ -152,21 +191,6 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
     })
 }
 
-fn bind_listener(address: &str) -> std::io::Result<Async<TcpListener>> {
-    use std::net::ToSocketAddrs;
-    let mut last = std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        "the address resolves to nothing",
-    );
-    for candidate in address.to_socket_addrs()? {
-        match Async::<TcpListener>::bind(candidate) {
-            Ok(listener) => return Ok(listener),
-            Err(error) => last = error,
-        }
-    }
-    Err(last)
-}
-
 /// Spawns a task that runs on its own; nobody waits for its result.
 pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
     // async-std detaches a task when its handle is dropped.
@@ -178,7 +202,7 @@ pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
 async fn supervise(
     shared: Arc<Shared>,
     engine: Arc<engine::Engine>,
-    listener: Async<TcpListener>,
+    listener: Listener,
     control_path: std::path::PathBuf,
     stopped: async_std::channel::Sender<()>,
 ) {
@@ -188,7 +212,6 @@ async fn supervise(
         let accept = std::pin::pin!(listener.accept());
         match select(accept, shutdown.as_mut()).await {
             Either::Left((Ok((socket, peer)), _)) => {
-                io::tune(&socket);
                 let guard = tasks_tx.clone();
                 let shared = Arc::clone(&shared);
                 let engine = Arc::clone(&engine);
@@ -202,6 +225,7 @@ async fn supervise(
             Either::Right(_) => break,
         }
     }
+    // A Unix-domain socket's file goes with it.
     drop(listener);
     drop(tasks_tx);
     info!("shutting down: no longer accepting clients; waiting for clients to finish");
@@ -232,7 +256,7 @@ async fn serve_client(
     shared: Arc<Shared>,
     engine: Arc<engine::Engine>,
     socket: Socket,
-    peer: SocketAddr,
+    peer: Peer,
     guard: async_std::channel::Sender<()>,
 ) {
     let span =

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,9 @@ use qcp_codec::{encode, BackendMessage, Limits, Tag, TransactionStatus};
 
 use super::clients::{CancelGate, CancelTarget};
 use super::engine::Registration;
-use super::io::{connect, has_input_or_closed, timeout, write_all, Inbox, ReadError, Socket};
+use super::io::{
+    connect, has_input_or_closed, timeout, write_all, Inbox, ReadError, Remote, Socket,
+};
 use crate::auth::login::to_server::rejected;
 pub use crate::auth::login::Credentials;
 use crate::auth::login::{LoginError, ServerLogin};
@@ -162,10 +163,9 @@ pub async fn open(
     context: LoginContext<'_>,
 ) -> Result<Box<ServerConn>, ServerError> {
     let limit = context.limit;
-    let socket = connect(address, limit)
+    let (socket, peer) = connect(address, limit)
         .await
         .map_err(ServerError::Connect)?;
-    let peer = socket.get_ref().peer_addr().map_err(ServerError::Connect)?;
     match timeout(
         limit,
         login(socket, server, peer, database, credentials, context),
@@ -180,7 +180,7 @@ pub async fn open(
 async fn login(
     socket: Socket,
     server: usize,
-    address: SocketAddr,
+    address: Remote,
     database: &str,
     credentials: &Arc<Credentials>,
     context: LoginContext<'_>,

@@ -1,7 +1,6 @@
 //! State shared by every task of one qcp instance.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -114,14 +113,14 @@ pub struct Shared {
     /// When the instance started.
     pub started: Instant,
     /// The address clients connect to.
-    pub local_addr: SocketAddr,
+    pub local_addr: super::io::LocalAddr,
     /// A secret used to answer unknown users with a SCRAM exchange that looks real.
     pub mock_key: [u8; 32],
 }
 
 impl Shared {
     /// Builds the shared state; the arena is allocated here, once.
-    pub fn new(config: Config, local_addr: SocketAddr) -> Arc<Self> {
+    pub fn new(config: Config, local_addr: super::io::LocalAddr) -> Arc<Self> {
         let arena = Arena::new(config.arena.chunk_size, config.arena.chunks_count);
         let limits = Limits::new(10_000, config.limits.max_message_size);
         let health = Arc::new(ServerHealth::new(

@@ -101,6 +101,7 @@ fn a_minimal_file_gets_every_default() {
 fn every_setting_can_be_set() {
     let text = r#"
 listening_address: "[::1]:6432"
+unix_socket_mode: 0770
 relay_mode: Smart
 log_level: debug
 log_output:
@@ -137,6 +138,7 @@ worker_threads: 3
 "#;
     let c = load(text);
     assert_eq!(c.listening_address, "[::1]:6432");
+    assert_eq!(c.unix_socket_mode, 0o770);
     assert_eq!(c.relay_mode, RelayMode::Smart);
     assert_eq!(c.log_level, LevelFilter::DEBUG);
     assert_eq!(c.log_output, LogOutput::File("/tmp/qcp.log".into()));
@@ -419,6 +421,102 @@ fn servers_are_checked() {
         Some(4),
         &["has no port", "0.0.0.0:8080"],
     );
+}
+
+#[test]
+fn unix_socket_addresses() {
+    // A directory and a port (libpq's DIR/.s.PGSQL.PORT), or the socket file itself.
+    let c = load(
+        "listening_address: /var/run/qcp:6432\nservers:\n  - address: /var/run/postgresql:5432\n  \
+         - address: /srv/pg/.s.PGSQL.5433\nauth_method: trust\n",
+    );
+    assert_eq!(c.listening_address, "/var/run/qcp:6432");
+    assert_eq!(c.unix_socket_mode, 0o777);
+    assert_eq!(c.servers[1].address, "/srv/pg/.s.PGSQL.5433");
+    let out = c.describe();
+    for line in [
+        "listening_address: /var/run/qcp:6432 (socket /var/run/qcp/.s.PGSQL.6432)",
+        "unix_socket_mode: 0777",
+        "servers[0].address: /var/run/postgresql:5432 (socket /var/run/postgresql/.s.PGSQL.5432)",
+        "servers[1].address: /srv/pg/.s.PGSQL.5433",
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+    }
+    for (mode, bits) in [
+        ("0700", 0o700),
+        ("'0660'", 0o660),
+        ("0o755", 0o755),
+        ("777", 0o777),
+    ] {
+        let c = load(&format!("{MINIMAL}unix_socket_mode: {mode}\n"));
+        assert_eq!(c.unix_socket_mode, bits, "{mode}");
+    }
+
+    // A directory alone: the port is missing (libpq would take 5432, qcp asks).
+    let dir = std::env::temp_dir();
+    let d = dir.display().to_string();
+    let e = fail(&format!("{MINIMAL}listening_address: {d}\n"));
+    assert_error(
+        &e,
+        "listening_address",
+        Some(4),
+        &["is a directory", &format!("`{d}:6432`"), "psql -h"],
+    );
+    let e = fail(&format!("servers:\n  - address: {d}\nauth_method: trust\n"));
+    assert_error(
+        &e,
+        "servers[0].address",
+        Some(2),
+        &["is a directory", &format!("`{d}:5432`"), ".s.PGSQL.5432"],
+    );
+    for (bad, why) in [
+        ("run/qcp.sock", "must start with `/`"),
+        ("/var/run/qcp:0", "not a port number"),
+        ("/var/run/qcp:70000", "not a port number"),
+        ("/var/run/qcp/", "names a directory"),
+    ] {
+        let e = fail(&format!("{MINIMAL}listening_address: {bad}\n"));
+        assert_error(
+            &e,
+            "listening_address",
+            Some(4),
+            &[why, "/var/run/qcp:6432"],
+        );
+    }
+    let long = format!("/{}:5432", "x".repeat(120));
+    let e = fail(&format!(
+        "servers:\n  - address: {long}\nauth_method: trust\n"
+    ));
+    assert_error(
+        &e,
+        "servers[0].address",
+        Some(2),
+        &["at most 107", "/var/run/postgresql:5432"],
+    );
+    // The same socket written both ways is listed twice.
+    let e = fail(
+        "servers:\n  - address: /run/pg:5432\n  - address: /run/pg/.s.PGSQL.5432\n\
+         auth_method: trust\n",
+    );
+    assert_error(&e, "servers[1].address", Some(3), &["also servers[0]"]);
+    // Clients and qcp-ctrl cannot share a socket.
+    let e = fail(&format!(
+        "{MINIMAL}listening_address: /tmp/qcp.sock\ncontrol_socket: /tmp/qcp.sock\n"
+    ));
+    assert_error(
+        &e,
+        "listening_address",
+        Some(4),
+        &["also the control socket"],
+    );
+    for (bad, why) in [
+        ("0789", "not an octal file mode"),
+        ("1777", "more than permission bits"),
+        ("rw", "not an octal file mode"),
+    ] {
+        let e = fail(&format!("{MINIMAL}unix_socket_mode: {bad}\n"));
+        assert_error(&e, "unix_socket_mode", Some(4), &[why]);
+    }
 }
 
 #[test]

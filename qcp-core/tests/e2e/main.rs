@@ -35,3 +35,5 @@ mod smart_prepared;
 mod smart_prepared_differential;
 // The start-up phase at the byte level: encryption requests, versions, limits, cancel requests.
 mod startup;
+// Unix-domain sockets: clients to qcp and qcp to the server, stale and occupied socket files.
+mod unix_socket;

@@ -38,6 +38,19 @@ pub fn pg_addr() -> String {
     env("QCP_TEST_PG_ADDR")
 }
 
+/// The directory of the shared cluster's Unix socket (`unix_socket_directories`); the
+/// socket is `DIR/.s.PGSQL.PORT`, PORT being [`pg_addr`]'s.
+pub fn pg_socket_dir() -> String {
+    env("QCP_TEST_PG_SOCKET_DIR")
+}
+
+/// The shared cluster's port.
+pub fn pg_port() -> u16 {
+    let addr = pg_addr();
+    let (_, port) = addr.rsplit_once(':').expect("host:port");
+    port.parse().expect("a port")
+}
+
 /// A connection string straight to PostgreSQL (no qcp) as the superuser.
 pub fn superuser_conninfo(addr: &str) -> String {
     let (host, port) = addr.rsplit_once(':').expect("host:port");
@@ -142,7 +155,7 @@ impl Setup {
         let config = Config::from_yaml(&yaml, "test config")
             .unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
         let instance = qcp_core::start(config).expect("qcp starts");
-        let addr = instance.local_addr();
+        let addr = instance.local_addr().expect("qcp listens on TCP");
         Qcp {
             instance: Some(instance),
             addr,
@@ -187,17 +200,22 @@ impl Qcp {
     /// Starts a graceful shutdown and waits for the instance to stop (bounded).
     pub fn stop(&mut self) {
         if let Some(instance) = self.instance.take() {
-            instance.shutdown();
-            let (done_tx, done_rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                instance.wait();
-                let _ = done_tx.send(());
-            });
-            done_rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("qcp stops within 60 s");
+            stop_instance(instance);
         }
     }
+}
+
+/// Starts a graceful shutdown of `instance` and waits for it to stop (bounded).
+pub fn stop_instance(instance: Instance) {
+    instance.shutdown();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        instance.wait();
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("qcp stops within 60 s");
 }
 
 impl Drop for Qcp {
@@ -307,7 +325,7 @@ impl Setup {
         let config = Config::from_yaml(&yaml, "test config")
             .unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
         let instance = qcp_core::start(config).expect("qcp starts");
-        let addr = instance.local_addr();
+        let addr = instance.local_addr().expect("qcp listens on TCP");
         Qcp {
             instance: Some(instance),
             addr,
@@ -527,6 +545,17 @@ pub async fn wait_idle_or_gone(admin: &tokio_postgres::Client, pid: i32) {
 /// Runs a psql command through `qcp` as the SCRAM test user with extra environment
 /// variables; returns (success, stdout, stderr).
 pub async fn psql(qcp: &Qcp, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    psql_at("127.0.0.1", qcp.addr.port(), env, args).await
+}
+
+/// Runs a psql command as the SCRAM test user against `host` (an address, or a socket
+/// directory as libpq takes it) and `port`; returns (success, stdout, stderr).
+pub async fn psql_at(
+    host: &str,
+    port: u16,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
     let bindir = std::env::var("QCP_TEST_PG_BINDIR").unwrap_or_else(|_| "/usr/bin".into());
     let mut command = tokio::process::Command::new(Path::new(&bindir).join("psql"));
     for name in [
@@ -545,8 +574,8 @@ pub async fn psql(qcp: &Qcp, env: &[(&str, &str)], args: &[&str]) -> (bool, Stri
         command.env_remove(name);
     }
     command
-        .env("PGHOST", "127.0.0.1")
-        .env("PGPORT", qcp.addr.port().to_string())
+        .env("PGHOST", host)
+        .env("PGPORT", port.to_string())
         .env("PGUSER", SCRAM_USER.0)
         .env("PGPASSWORD", SCRAM_USER.1)
         .env("PGDATABASE", DATABASE)
