@@ -71,7 +71,18 @@ struct Waiter<C> {
     sender: oneshot::Sender<Grant<C>>,
     /// When it stops waiting (`timeouts.query_wait`); `None` waits for ever.
     deadline: Option<Instant>,
+    /// The relay thread it runs on (`None`: no preference).
+    home: Option<usize>,
+    /// When it started waiting.
+    since: Instant,
 }
+
+/// How long the first client in line may be passed over in favour of a later one on the
+/// thread the returned connection lives on. Handing a connection to a client of another
+/// thread moves it between threads (registering it anew), and under load the first in line
+/// is as often on another thread as not; a few milliseconds of reordering within the queue
+/// saves that, and nobody waits more than this for it.
+pub const SAME_THREAD_WINDOW: Duration = Duration::from_millis(10);
 
 /// The pool of one (database, user) pair.
 pub struct Pool<C> {
@@ -155,6 +166,19 @@ impl<C> Pool<C> {
         deadline: Option<Instant>,
         prefer: impl Fn(&C) -> bool,
     ) -> Checkout<C> {
+        self.checkout_on(now, deadline, None, prefer)
+    }
+
+    /// [`Pool::checkout_preferring`] for a client of relay thread `home`: if it has to wait,
+    /// a connection returned on that thread may go to it before clients ahead of it on
+    /// other threads (see [`SAME_THREAD_WINDOW`]).
+    pub fn checkout_on(
+        &self,
+        now: Instant,
+        deadline: Option<Instant>,
+        home: Option<usize>,
+        prefer: impl Fn(&C) -> bool,
+    ) -> Checkout<C> {
         let mut state = self.lock();
         if state.waiters.is_empty() {
             if let Some(index) = state.idle.iter().rposition(|idle| prefer(&idle.conn)) {
@@ -167,7 +191,12 @@ impl<C> Pool<C> {
             }
         }
         let (sender, receiver) = oneshot::channel();
-        state.waiters.push_back(Waiter { sender, deadline });
+        state.waiters.push_back(Waiter {
+            sender,
+            deadline,
+            home,
+            since: now,
+        });
         Checkout::Wait(receiver)
     }
 
@@ -196,9 +225,23 @@ impl<C> Pool<C> {
     /// Gives a healthy, idle connection back: to the first waiter, else to the idle list.
     /// `born` is when it was opened (for `server_lifetime`).
     pub fn checkin(&self, conn: C, server: usize, born: Instant, now: Instant) {
+        self.checkin_from(conn, server, born, now, None);
+    }
+
+    /// [`Pool::checkin`] of a connection that lives on relay thread `home`: a client of
+    /// that thread waiting in line gets it first, unless the first in line has waited
+    /// [`SAME_THREAD_WINDOW`] already.
+    pub fn checkin_from(
+        &self,
+        conn: C,
+        server: usize,
+        born: Instant,
+        now: Instant,
+        home: Option<usize>,
+    ) {
         let mut state = self.lock();
         let mut grant = Grant::Idle { conn, server, born };
-        while let Some(waiter) = state.waiters.pop_front() {
+        while let Some(waiter) = Self::next_waiter_locked(&mut state, home, now) {
             match waiter.sender.send(grant) {
                 Ok(()) => return,
                 Err(back) => grant = back,
@@ -266,6 +309,28 @@ impl<C> Pool<C> {
             }
         }
         idle.into_iter().map(|entry| entry.conn).collect()
+    }
+
+    /// The waiter a connection returned on thread `home` goes to (see [`Pool::checkin_from`]).
+    fn next_waiter_locked(
+        state: &mut State<C>,
+        home: Option<usize>,
+        now: Instant,
+    ) -> Option<Waiter<C>> {
+        let first = state.waiters.front()?;
+        let pass_over = home.is_some()
+            && first.home != home
+            && now.saturating_duration_since(first.since) < SAME_THREAD_WINDOW;
+        if pass_over {
+            let local = state
+                .waiters
+                .iter()
+                .position(|w| w.home == home && !w.sender.is_canceled());
+            if let Some(index) = local {
+                return state.waiters.remove(index);
+            }
+        }
+        state.waiters.pop_front()
     }
 
     fn grant_locked(&self, state: &mut State<C>, now: Instant) -> Option<Grant<C>> {

@@ -262,3 +262,42 @@ fn checkout_preferring_takes_the_preferred_idle_connection_first() {
     };
     assert_eq!(conn, "c", "none preferred left: the most recently used");
 }
+
+#[test]
+fn a_connection_returned_on_a_thread_goes_to_a_waiter_of_that_thread_first() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    let _held = p.checkout(t, None);
+    let Checkout::Wait(mut other) = p.checkout_on(t, None, Some(1), |_| true) else {
+        panic!()
+    };
+    let Checkout::Wait(mut local) = p.checkout_on(t, None, Some(0), |_| true) else {
+        panic!()
+    };
+    p.checkin_from("x", 0, t, t, Some(0));
+    assert!(
+        matches!((&mut local).now_or_never(), Some(Ok(Grant::Idle { .. }))),
+        "the waiter on the connection's thread, though second in line"
+    );
+    assert!((&mut other).now_or_never().is_none());
+}
+
+#[test]
+fn the_first_in_line_is_passed_over_only_within_the_window() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    let _held = p.checkout(t, None);
+    let Checkout::Wait(mut other) = p.checkout_on(t, None, Some(1), |_| true) else {
+        panic!()
+    };
+    let Checkout::Wait(mut local) = p.checkout_on(t, None, Some(0), |_| true) else {
+        panic!()
+    };
+    let later = t + super::SAME_THREAD_WINDOW;
+    p.checkin_from("x", 0, t, later, Some(0));
+    assert!(
+        matches!((&mut other).now_or_never(), Some(Ok(Grant::Idle { .. }))),
+        "the first in line has waited long enough: it gets it"
+    );
+    assert!((&mut local).now_or_never().is_none());
+}

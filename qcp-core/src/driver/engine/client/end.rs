@@ -135,5 +135,8 @@ fn checkin(shared: &Shared, entry: &PoolEntry, conn: Box<ServerConn>) {
         entry.pool.closed(server, Instant::now());
         return;
     }
-    entry.pool.checkin(conn, server, born, Instant::now());
+    let home = conn.io.reg.as_ref().map(|reg| reg.home.index);
+    entry
+        .pool
+        .checkin_from(conn, server, born, Instant::now(), home);
 }

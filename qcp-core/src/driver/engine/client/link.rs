@@ -17,8 +17,9 @@ impl Client {
         match self
             .entry
             .pool
-            .checkout_preferring(now, deadline, |conn| registered_here(conn, here))
-        {
+            .checkout_on(now, deadline, Some(here), |conn| {
+                registered_here(conn, here)
+            }) {
             Checkout::Now(grant) => self.granted(grant, header, cx),
             Checkout::Wait(waiting) => {
                 if let Some(deadline) = deadline {
