@@ -10,6 +10,17 @@
 //! ([`Priority::Linked`]): they must be able to drain the server's reply, or a crowd of new
 //! requests could take every chunk while the transactions they wait for cannot finish.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod stats;
 
 use std::collections::VecDeque;
@@ -58,9 +69,8 @@ impl Arena {
             chunk_size > 0 && chunks_count > 0,
             "config validation guarantees a non-empty arena"
         );
-        let total = chunk_size
-            .checked_mul(chunks_count)
-            .expect("config validation bounds the arena size");
+        // Config validation bounds the arena's size, so this never saturates.
+        let total = chunk_size.saturating_mul(chunks_count);
         // A non-zero fill writes every page: zero-filled memory could stay unmapped.
         let memory: &'static mut [u8] = vec![0xA5u8; total].leak();
         let free: Vec<&'static mut [u8]> = memory.chunks_exact_mut(chunk_size).collect();
@@ -103,7 +113,7 @@ impl Arena {
             let alive = |queue: &VecDeque<oneshot::Sender<Chunk>>| {
                 queue.iter().filter(|w| !w.is_canceled()).count()
             };
-            alive(&state.linked_waiters) + alive(&state.new_waiters)
+            alive(&state.linked_waiters).saturating_add(alive(&state.new_waiters))
         };
         self.counters
             .snapshot(self.chunk_size, self.chunks_count, waiting)
@@ -185,12 +195,11 @@ impl Arena {
                     self.counters.handed_over();
                     return;
                 }
-                Err(mut chunk) => {
-                    memory = chunk
-                        .memory
-                        .take()
-                        .expect("a chunk owns its memory until dropped");
-                }
+                Err(mut chunk) => match chunk.memory.take() {
+                    Some(back) => memory = back,
+                    // A chunk owns its memory until dropped: this cannot happen.
+                    None => return,
+                },
             }
         }
         self.counters.released();
@@ -283,7 +292,11 @@ impl std::future::Future for AcquireChunk {
         use std::task::Poll;
         match &mut self.inner {
             Acquire::Ready(chunk) => {
-                Poll::Ready(chunk.take().expect("AcquireChunk polled after completion"))
+                // Polled again after it completed: nothing more will come.
+                match chunk.take() {
+                    Some(chunk) => Poll::Ready(chunk),
+                    None => Poll::Pending,
+                }
             }
             Acquire::Waiting(receiver) => match std::pin::Pin::new(receiver).poll(cx) {
                 Poll::Ready(Ok(chunk)) => Poll::Ready(chunk),

@@ -13,7 +13,7 @@ pub(super) struct Counters {
 impl Counters {
     pub(super) fn acquired(&self) {
         self.acquisitions.fetch_add(1, Relaxed);
-        let now = self.in_use.fetch_add(1, Relaxed) + 1;
+        let now = self.in_use.fetch_add(1, Relaxed).saturating_add(1);
         self.peak.fetch_max(now, Relaxed);
     }
 

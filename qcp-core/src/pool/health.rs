@@ -23,7 +23,7 @@ impl ServerHealth {
     /// A connection attempt to `server` failed at `now`.
     pub fn failed(&self, server: usize, now: Instant) {
         if let Some(slot) = self.lock().get_mut(server) {
-            *slot = Some(now + self.retry_after);
+            *slot = Some(now.checked_add(self.retry_after).unwrap_or(now));
         }
     }
 

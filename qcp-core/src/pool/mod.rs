@@ -6,6 +6,17 @@
 //! over the connection type, with the time passed in: the driver does the waiting and the
 //! connecting.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod health;
 
 use std::collections::VecDeque;
@@ -272,24 +283,25 @@ impl<C> Pool<C> {
     pub fn reap(&self, now: Instant, idle_timeout: Duration, lifetime: Duration) -> Vec<C> {
         let mut state = self.lock();
         let mut expired = Vec::new();
-        let mut index = 0;
-        while index < state.idle.len() {
-            let entry = &state.idle[index];
+        let expires = |entry: &Idle<C>| {
             let idle_too_long = !idle_timeout.is_zero()
                 && now.saturating_duration_since(entry.since) >= idle_timeout;
             let too_old =
                 !lifetime.is_zero() && now.saturating_duration_since(entry.born) >= lifetime;
-            if idle_too_long || too_old {
-                let entry = state.idle.remove(index);
-                if let Some(slot) = self.slot(entry.server) {
-                    if let Some(open) = state.open.get_mut(slot) {
-                        *open = open.saturating_sub(1);
-                    }
+            idle_too_long || too_old
+        };
+        // Kept in order (most recently returned last).
+        let (gone, kept): (Vec<Idle<C>>, Vec<Idle<C>>) = std::mem::take(&mut state.idle)
+            .into_iter()
+            .partition(expires);
+        state.idle = kept;
+        for entry in gone {
+            if let Some(slot) = self.slot(entry.server) {
+                if let Some(open) = state.open.get_mut(slot) {
+                    *open = open.saturating_sub(1);
                 }
-                expired.push(entry.conn);
-            } else {
-                index += 1;
             }
+            expired.push(entry.conn);
         }
         if !expired.is_empty() {
             self.serve_waiters_locked(&mut state, now);
@@ -343,7 +355,7 @@ impl<C> Pool<C> {
         }
         let slot = self.pick_server_locked(state, now)?;
         if let Some(open) = state.open.get_mut(slot) {
-            *open += 1;
+            *open = open.saturating_add(1);
         }
         self.servers.get(slot).map(|&server| Grant::Open { server })
     }
