@@ -7,7 +7,8 @@ Run settings and versions come from BENCH_* environment variables set by bench/r
 Per cell and target: TPS and latency are the median over the rounds; CPU per transaction
 (user, system and their sum) is the proxy's CPU time over all rounds divided by all
 transactions of those rounds; errors are failed transactions plus aborted clients (and failed
-connections) over all rounds. System calls per transaction come from the separate traced runs
+connections) over all rounds. "qcp2" is a second qcp with worker_threads: 2, run only in
+the cells of BENCH_QCP2_CELLS, compared with qcp (1 thread) from the same rounds. System calls per transaction come from the separate traced runs
 (SYSCALLS_JSONL, one line per cell and proxy, written by bench/run.sh with bench/syscalls.py).
 """
 import csv
@@ -20,8 +21,9 @@ import sys
 from collections import defaultdict
 
 E = os.environ.get
-TARGETS = ["direct", "pgbouncer", "qcp"]
-NAMES = {"direct": "direct", "pgbouncer": "PgBouncer", "qcp": "qcp"}
+TARGETS = ["direct", "pgbouncer", "qcp", "qcp2"]
+NAMES = {"direct": "direct", "pgbouncer": "PgBouncer", "qcp": "qcp", "qcp2": "qcp, 2 threads"}
+QCP2_MAX = 1.10  # target: worker_threads 2 costs at most 10% more CPU per transaction than 1
 
 
 def num(s):
@@ -279,8 +281,17 @@ def main():
       "qcp_scram (SCRAM).")
     w(f"- Both proxies: pool size {E('BENCH_POOL_SIZE')}, auth scram-sha-256 with the server's "
       "SCRAM secret (SCRAM pass-through to the server), connection logging off.")
-    w(f"- qcp: relay_mode Smart, log_level Warn, arena {E('BENCH_QCP_CHUNK_SIZE')} x "
-      f"{E('BENCH_QCP_CHUNKS')} chunks = {arena / 1048576:.0f} MiB (allocated and touched at start).")
+    w(f"- qcp: relay_mode Smart, worker_threads 1 (the default), log_level Warn, arena "
+      f"{E('BENCH_QCP_CHUNK_SIZE')} x {E('BENCH_QCP_CHUNKS')} chunks = {arena / 1048576:.0f} MiB "
+      "(allocated and touched at start).")
+    q2 = [c for c in E("BENCH_QCP2_CELLS", "none").split() if c != "none"]
+    if q2:
+        w("- qcp, 2 threads: a second qcp, the same config plus `worker_threads: 2` (its own port "
+          "and control socket), running alongside from the start; one more target, interleaved and "
+          f"rotated with the others every round, in {', '.join('`' + c + '`' for c in q2)} only, "
+          "and stopped after the timed runs (not traced, not in the memory and login tests).")
+    else:
+        w("- qcp, 2 threads (`worker_threads: 2`): not run (`BENCH_QCP2_CELLS` has no cell of this run).")
     if pgb_prepared:
         w(f"- PgBouncer: pool_mode transaction, max_prepared_statements = {E('BENCH_PGB_MAX_PREPARED')} "
           "(qcp's default limits.max_prepared_statements), defaults otherwise (pkt_buf 4096, "
@@ -360,6 +371,29 @@ def main():
               f"{sys_cell(sysc, key, 'pgbouncer', c)} | {sys_cell(sysc, key, 'qcp', c)} | "
               f"{fmt(diff, 2, none='—') if diff is None or diff < 0 else '+' + fmt(diff, 2)} |")
         w("")
+        q2keys = [k for k in order if cells[k].get("qcp2")]
+        if q2keys:
+            w("## qcp: worker_threads 2 vs 1")
+            w("")
+            w("The 1-thread qcp (the default) and a second qcp with `worker_threads: 2`, in the same "
+              "rounds of the same cells; TPS median over the rounds, CPU in µs per transaction "
+              "(proxy CPU over all rounds / their transactions, all threads).")
+            w("")
+            w("| workload | mode | clients | 1 thread TPS | 2 threads TPS | 1 thread user | 1 thread sys "
+              "| 1 thread total | 2 threads user | 2 threads sys | 2 threads total | CPU 2/1 threads "
+              "| errors 2 threads |")
+            w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for key in q2keys:
+                wl, mode, clients = key
+                c = cells[key]
+                g = cell_getter(c)
+                r2 = ratio(cval(c, "qcp2", "cpu_us"), cval(c, "qcp", "cpu_us"))
+                e2 = cval(c, "qcp2", "errors")
+                w(f"| {wname(wl)} | {mode} | {clients} | {g('qcp', 'tps')} | {g('qcp2', 'tps')} | "
+                  f"{g('qcp', 'user_us', 1)} | {g('qcp', 'sys_us', 1)} | {g('qcp', 'cpu_us', 1)} | "
+                  f"{g('qcp2', 'user_us', 1)} | {g('qcp2', 'sys_us', 1)} | {g('qcp2', 'cpu_us', 1)} | "
+                  f"{fmt(r2, 2)} | {e2 if e2 is not None else 'n/a'} |")
+            w("")
         if sysc:
             w("### System calls per transaction, by call (strace -f -c)")
             w("")
@@ -423,8 +457,9 @@ def main():
     if order and E("BENCH_PGB_HWM"):
         w("Peak RSS (VmHWM) after the pgbench runs: "
           f"PgBouncer {fmt(num(E('BENCH_PGB_HWM')) and num(E('BENCH_PGB_HWM')) / 1024, 1)} MiB, "
-          f"qcp {fmt(num(E('BENCH_QCP_HWM')) and num(E('BENCH_QCP_HWM')) / 1024, 1)} MiB "
-          f"(of which the arena: {arena / 1048576:.0f} MiB).")
+          f"qcp {fmt(num(E('BENCH_QCP_HWM')) and num(E('BENCH_QCP_HWM')) / 1024, 1)} MiB"
+          + (f", qcp with 2 threads {fmt(num(E('BENCH_QCP2_HWM')) / 1024, 1)} MiB" if num(E("BENCH_QCP2_HWM")) else "")
+          + f" (of which the arena: {arena / 1048576:.0f} MiB each).")
         w("")
 
     if idle or logins:
@@ -480,7 +515,8 @@ def main():
     w("")
     w("## Targets (CPU and system calls per transaction)")
     w("")
-    w("Ratios within this run, against the PgBouncer above (same pool, SCRAM).")
+    w("Ratios within this run, against the PgBouncer above (same pool, SCRAM); the "
+      "worker_threads line compares the 2-thread qcp with the 1-thread qcp of the same rounds.")
     w("")
     w("| target | result | numbers |")
     w("|---|---|---|")
@@ -637,6 +673,25 @@ def targets_cpu(cells, sysc, pgb_prepared):
                "set PGBOUNCER_BIN to a 1.21+ build") if not pgb_prepared else "cell not run"
         res.append(f"| -S prepared, 16 clients: qcp CPU/txn ≤ 0.9× PgBouncer 1.21+ with "
                    f"max_prepared_statements | not measured | {why}; qcp {fmt(cq, 1)} µs/txn |")
+    # worker_threads: 2 at 64 clients (the simple cell always; the extended one if it was run).
+    for mode in ("simple", "extended"):
+        c1, c2 = get("S", mode, 64, "qcp", "cpu_us"), get("S", mode, 64, "qcp2", "cpu_us")
+        if mode == "extended" and c2 is None:
+            continue
+        t1, t2 = get("S", mode, 64, "qcp", "tps"), get("S", mode, 64, "qcp2", "tps")
+        e2 = get("S", mode, 64, "qcp2", "errors")
+        r2 = ratio(c2, c1)
+        ok = None if r2 is None else (r2 <= QCP2_MAX and e2 == 0)
+        if r2 is None:
+            txt = "cell not run with both (BENCH_CELLS / BENCH_QCP2_CELLS)"
+        else:
+            u1, s1 = get("S", mode, 64, "qcp", "user_us"), get("S", mode, 64, "qcp", "sys_us")
+            u2, s2 = get("S", mode, 64, "qcp2", "user_us"), get("S", mode, 64, "qcp2", "sys_us")
+            txt = (f"CPU {fmt(c2, 1)} (user {fmt(u2, 1)}, sys {fmt(s2, 1)}) vs {fmt(c1, 1)} (user {fmt(u1, 1)}, "
+                   f"sys {fmt(s1, 1)}) µs/txn = {fmt(r2, 2)}×; TPS {fmt(t2)} vs {fmt(t1)} = {fmt(ratio(t2, t1), 2)}×; "
+                   f"2-thread errors {e2}")
+        res.append(f"| worker_threads: 2 at 64 clients: CPU/txn ≤ {QCP2_MAX:.2f}× 1 thread (-S {mode}; "
+                   f"and no errors) | {verdict(ok)} | {txt} |")
     return res
 
 

@@ -3,16 +3,17 @@
 #
 #   bench/run.sh                 full run (about 18 minutes; 20 with a PgBouncer 1.21+, which
 #                                also runs the -M prepared cells), rewrites BENCHMARKS.md
-#   BENCH_QUICK=1 bench/run.sh   a small subset (about 4 minutes), for checking the harness
+#   BENCH_QUICK=1 bench/run.sh   a small subset (about 5 minutes), for checking the harness
 #   PGBOUNCER_BIN=/path/to/pgbouncer bench/run.sh   compare with another PgBouncer build
 #
 # Must be run as root (PostgreSQL runs as the `postgres` OS user; PgBouncer as `postgres` too).
 # It installs PostgreSQL 15, PgBouncer (unless PGBOUNCER_BIN is set) and strace from the Debian
 # packages if they are missing, builds qcp (release), starts a throwaway PostgreSQL 15 cluster
 # (scripts/pg-cluster.sh), its own PgBouncer (transaction pooling) and its own qcp (relay_mode
-# Smart), all on 127.0.0.1, with the same pool size and SCRAM-SHA-256 auth for both proxies
-# (both are given the server's SCRAM secret of qcp_scram, so both log in to the server by SCRAM
-# pass-through), then:
+# Smart, worker_threads 1, the default), all on 127.0.0.1, with the same pool size and
+# SCRAM-SHA-256 auth for both proxies (both are given the server's SCRAM secret of qcp_scram, so
+# both log in to the server by SCRAM pass-through), and a second qcp ("qcp, 2 threads": the same
+# config plus worker_threads: 2, its own port and control socket) for BENCH_QCP2_CELLS, then:
 #   1. pgbench, interleaved target by target, over BENCH_ROUNDS rounds:
 #      -S with -M simple, extended, prepared at 1, 16, 64, 1000 clients; tpcb-like at 16;
 #      direct at 1000 clients is n/a (max_connections = 400); PgBouncer -M prepared is n/a
@@ -20,7 +21,10 @@
 #      pooling); with 1.21+ it runs with max_prepared_statements = 200 (qcp's default
 #      limits.max_prepared_statements);
 #      per proxy: user and system CPU time (utime, stime from /proc/PID/stat, all threads) per
-#      transaction, peak RSS (VmHWM);
+#      transaction, peak RSS (VmHWM); in BENCH_QCP2_CELLS (-S simple and extended at 64 clients)
+#      the 2-thread qcp is one more target of the cell, interleaved and rotated with the others
+#      in every round, so its CPU per transaction is compared with the 1-thread qcp's from the
+#      same rounds (target: at most 1.10x); it is stopped after the timed runs;
 #   2. system calls per transaction, on the same proxies after the timed runs: for each of
 #      BENCH_STRACE_CELLS and proxy, a separate pgbench run with -l (one log line per
 #      transaction); once its clients are connected, `strace -f -c -p PID` (-f with -p attaches
@@ -43,14 +47,17 @@
 #   BENCH_SECONDS [6]           pgbench -T per cell and target (+clients/125 s for the
 #                               connection phase, which pgbench leaves out of its TPS)
 #   BENCH_ROUNDS [3]            rounds of the whole pgbench matrix (and of the login timing)
-#   BENCH_QUICK [0]             1: 4 s cells, 1 round, a subset of cells, 2,000 idle clients,
-#                               strace on S:simple:16 S:extended:16 S:prepared:16 only
+#   BENCH_QUICK [0]             1: 4 s cells, 1 round, a subset of cells (with S:simple:64 for
+#                               the 2-thread qcp), 2,000 idle clients, strace on S:simple:16
+#                               S:extended:16 S:prepared:16 only
 #   BENCH_CELLS                 override the cells: space-separated WORKLOAD:MODE:CLIENTS,
 #                               WORKLOAD = S or tpcb, MODE = simple|extended|prepared,
 #                               e.g. "S:simple:16 S:extended:16"; "none" skips pgbench
 #   BENCH_STRACE_CELLS          cells of the system-call runs, same form [every -S cell of
 #                               BENCH_CELLS]; "none" skips them
 #   BENCH_STRACE_SECONDS [3]    how long strace stays attached in each of those runs
+#   BENCH_QCP2_CELLS [S:simple:64 S:extended:64]   cells (of BENCH_CELLS) in which the second
+#                               qcp, worker_threads: 2, also runs; "none" does not start it
 #   BENCH_POOL_SIZE [20]        pool size of both proxies (qcp pool_size, PgBouncer default_pool_size)
 #   BENCH_SCALE [10]            pgbench -i -s
 #   BENCH_IDLE_CLIENTS [10000]  idle clients per proxy (0 skips the memory and login tests)
@@ -76,7 +83,7 @@ BENCH_QUICK="${BENCH_QUICK:-0}"
 if [[ "$BENCH_QUICK" == 1 ]]; then
     BENCH_SECONDS="${BENCH_SECONDS:-4}"
     BENCH_ROUNDS="${BENCH_ROUNDS:-1}"
-    BENCH_CELLS="${BENCH_CELLS:-S:simple:1 S:simple:16 S:extended:16 S:prepared:16 S:simple:1000 tpcb:simple:16}"
+    BENCH_CELLS="${BENCH_CELLS:-S:simple:1 S:simple:16 S:extended:16 S:prepared:16 S:simple:64 S:simple:1000 tpcb:simple:16}"
     BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-2000}"
     BENCH_STRACE_CELLS="${BENCH_STRACE_CELLS:-S:simple:16 S:extended:16 S:prepared:16}"
 fi
@@ -97,6 +104,15 @@ if [[ -z "${BENCH_STRACE_CELLS:-}" ]]; then
     [[ -n "$BENCH_STRACE_CELLS" ]] || BENCH_STRACE_CELLS=none
 fi
 BENCH_STRACE_SECONDS="${BENCH_STRACE_SECONDS:-3}"
+BENCH_QCP2_CELLS="${BENCH_QCP2_CELLS:-S:simple:64 S:extended:64}"
+# The 2-thread qcp runs only in those of its cells that are in BENCH_CELLS.
+QCP2_RUN=""
+if [[ "$BENCH_CELLS" != none && "$BENCH_QCP2_CELLS" != none ]]; then
+    for cell in $BENCH_QCP2_CELLS; do
+        [[ " $BENCH_CELLS " == *" $cell "* ]] && QCP2_RUN+="$cell "
+    done
+fi
+QCP2_RUN="${QCP2_RUN% }"
 BENCH_POOL_SIZE="${BENCH_POOL_SIZE:-20}"
 BENCH_SCALE="${BENCH_SCALE:-10}"
 BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-10000}"
@@ -194,6 +210,7 @@ chmod 0755 "$WORK"
 PG_DIR="$WORK/pg"
 PGB_DIR="$WORK/pgbouncer"
 QCP_PID=""
+QCP2_PID=""       # the second qcp (worker_threads: 2), while the timed runs of its cells last
 PGB_PID=""
 WATCH_PID=""
 TRACE_PID=""      # strace and the pgbench of the traced run under way, if any
@@ -208,6 +225,15 @@ stop_qcp() {
         wait "$QCP_PID" 2>/dev/null || true
     fi
     QCP_PID=""
+}
+stop_qcp2() {
+    if [[ -n "$QCP2_PID" ]] && kill -0 "$QCP2_PID" 2>/dev/null; then
+        timeout 20 "$QCP_CTRL" --socket "$WORK/qcp2.sock" quit >/dev/null 2>&1 || kill -TERM "$QCP2_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$QCP2_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$QCP2_PID" 2>/dev/null || true
+        wait "$QCP2_PID" 2>/dev/null || true
+    fi
+    QCP2_PID=""
 }
 stop_pgbouncer() {
     if [[ -n "$PGB_PID" ]] && kill -0 "$PGB_PID" 2>/dev/null; then
@@ -224,6 +250,7 @@ cleanup() {
     if [[ -n "$TRACE_PID" ]]; then kill -INT "$TRACE_PID" 2>/dev/null; wait "$TRACE_PID" 2>/dev/null; fi
     if [[ -n "$TRACE_BENCH_PID" ]]; then kill "$TRACE_BENCH_PID" 2>/dev/null; wait "$TRACE_BENCH_PID" 2>/dev/null; fi
     stop_qcp
+    stop_qcp2
     stop_pgbouncer
     (( PG_STARTED )) && bash "$CLUSTER" stop "$PG_DIR" >/dev/null 2>&1
     [[ -n "$WATCH_PID" ]] && kill "$WATCH_PID" 2>/dev/null && wait "$WATCH_PID" 2>/dev/null
@@ -292,6 +319,7 @@ PG_MAX_CONN="$(psql_super -c "SHOW max_connections")"
 # ---------------------------------------------------------------------------------------------
 PGB_PORT="$(bash "$CLUSTER" free-port 56440)"
 QCP_PORT="$(bash "$CLUSTER" free-port $(( PGB_PORT + 1 )))"
+QCP2_PORT="$(bash "$CLUSTER" free-port $(( QCP_PORT + 1 )))"
 MAX_CLIENTS=$(( BENCH_IDLE_CLIENTS + 2000 ))
 
 mkdir -p "$PGB_DIR"
@@ -329,14 +357,16 @@ start_pgbouncer() {
     wait_port "$PGB_PORT" "$PGB_PID" PgBouncer "$PGB_DIR/pgbouncer.log"
 }
 
-cat >"$WORK/qcp.yaml" <<YAML
+# qcp_yaml PORT NAME: qcp's config, logging to $WORK/NAME.log, control socket $WORK/NAME.sock.
+qcp_yaml() {
+    cat <<YAML
 # Written by bench/run.sh. Every setting is explained in config-example.yaml.
-listening_address: 127.0.0.1:$QCP_PORT
+listening_address: 127.0.0.1:$1
 relay_mode: Smart
 log_level: Warn
 log_output:
-  file: $WORK/qcp.log
-control_socket: $WORK/qcp.sock
+  file: $WORK/$2.log
+control_socket: $WORK/$2.sock
 arena:
   chunk_size: $BENCH_QCP_CHUNK_SIZE
   chunks_count: $BENCH_QCP_CHUNKS
@@ -350,8 +380,14 @@ users:
 limits:
   max_client_connections: $MAX_CLIENTS
 YAML
-"$QCP" --check --config "$WORK/qcp.yaml" >"$WORK/qcp-check.txt" 2>&1 \
-    || { cat "$WORK/qcp-check.txt" >&2; die "qcp --check rejected the bench config"; }
+}
+qcp_yaml "$QCP_PORT" qcp >"$WORK/qcp.yaml"
+# The 2-thread qcp: the same config, its own port, log and control socket, worker_threads: 2.
+{ qcp_yaml "$QCP2_PORT" qcp2; echo "worker_threads: 2"; } >"$WORK/qcp2.yaml"
+for f in qcp qcp2; do
+    "$QCP" --check --config "$WORK/$f.yaml" >"$WORK/$f-check.txt" 2>&1 \
+        || { cat "$WORK/$f-check.txt" >&2; die "qcp --check rejected the bench config $f.yaml"; }
+done
 QCP_ARENA_BYTES="$(python3 - "$BENCH_QCP_CHUNK_SIZE" "$BENCH_QCP_CHUNKS" <<'PY'
 import re, sys
 m = re.fullmatch(r"\s*([0-9.]+)\s*([KMG]?B)?\s*", sys.argv[1], re.I)
@@ -365,10 +401,19 @@ start_qcp() {
     QCP_PID=$!
     wait_port "$QCP_PORT" "$QCP_PID" qcp "$WORK/qcp.log"
 }
+start_qcp2() {
+    "$QCP" --config "$WORK/qcp2.yaml" </dev/null >>"$WORK/qcp2.stdout" 2>&1 &
+    QCP2_PID=$!
+    wait_port "$QCP2_PORT" "$QCP2_PID" "qcp (2 threads)" "$WORK/qcp2.log"
+}
 
 say "PgBouncer on 127.0.0.1:$PGB_PORT, qcp (Smart) on 127.0.0.1:$QCP_PORT, pool size $BENCH_POOL_SIZE each"
 start_pgbouncer
 start_qcp
+if [[ -n "$QCP2_RUN" ]]; then
+    say "qcp (Smart, worker_threads: 2) on 127.0.0.1:$QCP2_PORT, for $QCP2_RUN"
+    start_qcp2
+fi
 
 # ---------------------------------------------------------------------------------------------
 # pgbench
@@ -384,8 +429,8 @@ cpu_ticks() { # "utime stime" of a process, all threads, in clock ticks
 proc_kb() { # proc_kb PID VmHWM|VmRSS
     awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
-port_of() { case "$1" in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; qcp) echo "$QCP_PORT" ;; esac; }
-pid_of() { case "$1" in pgbouncer) echo "$PGB_PID" ;; qcp) echo "$QCP_PID" ;; *) echo "" ;; esac; }
+port_of() { case "$1" in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; qcp) echo "$QCP_PORT" ;; qcp2) echo "$QCP2_PORT" ;; esac; }
+pid_of() { case "$1" in pgbouncer) echo "$PGB_PID" ;; qcp) echo "$QCP_PID" ;; qcp2) echo "$QCP2_PID" ;; *) echo "" ;; esac; }
 
 RAW="$WORK/pgbench.tsv"
 printf 'round\tworkload\tmode\tclients\ttarget\ttps\tlatency_ms\ttxns\tfailed\taborted\tcpu_ticks\texit\tforeign_pct\tnote\tutime_ticks\tstime_ticks\n' >"$RAW"
@@ -451,7 +496,7 @@ run_cell() {
 }
 
 TARGETS=(direct pgbouncer qcp)
-PGB_HWM="" QCP_HWM=""
+PGB_HWM="" QCP_HWM="" QCP2_HWM=""
 if [[ "$BENCH_CELLS" != none ]]; then
     read -r -a CELLS <<<"$BENCH_CELLS"
     for cell in "${CELLS[@]}"; do
@@ -459,24 +504,31 @@ if [[ "$BENCH_CELLS" != none ]]; then
         c="${cell##*:}"; (( c >= 1 && c <= 1000 )) || die "clients must be 1..1000 in '$cell'"
     done
     say "Warm-up (3 s per target)"
-    for t in "${TARGETS[@]}"; do
+    WARM=("${TARGETS[@]}")
+    [[ -n "$QCP2_RUN" ]] && WARM+=(qcp2)
+    for t in "${WARM[@]}"; do
         timeout 60 pgbench -n -S -c 16 -j 2 -T 3 \
             "host=127.0.0.1 port=$(port_of "$t") user=qcp_scram dbname=qcp_test sslmode=disable" >/dev/null 2>&1 \
             || note "warm-up against $t failed"
     done
-    say "pgbench: ${#CELLS[@]} cells x ${#TARGETS[@]} targets x $BENCH_ROUNDS rounds, ${BENCH_SECONDS} s each"
+    say "pgbench: ${#CELLS[@]} cells x ${#TARGETS[@]} targets (+ qcp with 2 threads in ${QCP2_RUN:-none}) x $BENCH_ROUNDS rounds, ${BENCH_SECONDS} s each"
     for (( r = 1; r <= BENCH_ROUNDS; r++ )); do
         for cell in "${CELLS[@]}"; do
             IFS=: read -r wl mode clients <<<"$cell"
+            CT=("${TARGETS[@]}")
+            [[ " $QCP2_RUN " == *" $cell "* ]] && CT+=(qcp2)
             # Rotate the order of the targets from round to round.
-            for (( i = 0; i < ${#TARGETS[@]}; i++ )); do
-                run_cell "$r" "$wl" "$mode" "$clients" "${TARGETS[$(( (i + r - 1) % ${#TARGETS[@]} ))]}"
+            for (( i = 0; i < ${#CT[@]}; i++ )); do
+                run_cell "$r" "$wl" "$mode" "$clients" "${CT[$(( (i + r - 1) % ${#CT[@]} ))]}"
             done
         done
     done
     PGB_HWM="$(proc_kb "$PGB_PID" VmHWM)"
     QCP_HWM="$(proc_kb "$QCP_PID" VmHWM)"
+    [[ -n "$QCP2_PID" ]] && QCP2_HWM="$(proc_kb "$QCP2_PID" VmHWM)"
 fi
+# The 2-thread qcp is only for the timed runs of its cells.
+stop_qcp2
 
 # ---------------------------------------------------------------------------------------------
 # System calls per transaction: separate, traced pgbench runs
@@ -609,6 +661,7 @@ BENCH_STRACE_CELLS="$BENCH_STRACE_CELLS" BENCH_STRACE_SECONDS="$BENCH_STRACE_SEC
 BENCH_QCP_VERSION="$("$QCP" --version) at $QCP_REV" \
 BENCH_PGBENCH_VERSION="$(pgbench --version)" \
 BENCH_CLK_TCK="$CLK_TCK" BENCH_PGB_HWM="$PGB_HWM" BENCH_QCP_HWM="$QCP_HWM" \
+BENCH_QCP2_CELLS="${QCP2_RUN:-none}" BENCH_QCP2_HWM="$QCP2_HWM" \
 BENCH_QCP_ARENA_BYTES="$QCP_ARENA_BYTES" BENCH_PG_MAX_CONN="$PG_MAX_CONN" \
 BENCH_SECONDS="$BENCH_SECONDS" BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_QUICK="$BENCH_QUICK" \
 BENCH_POOL_SIZE="$BENCH_POOL_SIZE" BENCH_SCALE="$BENCH_SCALE" \
