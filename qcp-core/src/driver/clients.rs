@@ -145,19 +145,6 @@ impl ClientHandle {
         self.cancel_requested.swap(false, Ordering::SeqCst)
     }
 
-    /// Completes when a cancel arrives for this (waiting) client.
-    pub async fn cancelled(&self) {
-        std::future::poll_fn(|cx| {
-            self.waker.register(cx.waker());
-            if self.cancel_requested.swap(false, Ordering::SeqCst) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await
-    }
-
     fn lock(&self) -> MutexGuard<'_, Option<Arc<CancelTarget>>> {
         self.target
             .lock()

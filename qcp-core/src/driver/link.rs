@@ -1,5 +1,7 @@
-//! Getting a server connection for a client: from the pool's idle list, by opening a new one,
-//! or by waiting in line.
+//! Getting a server connection on the async side, for the first login of a pool (which
+//! learns the server's parameters to greet clients with): from the pool's idle list, by
+//! opening a new one, or by waiting in line. Logged-in clients get theirs on their relay
+//! thread (`engine/client/link.rs`).
 
 use std::time::Instant;
 
@@ -8,32 +10,17 @@ use tracing::{debug, warn};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use futures::channel::oneshot;
-use futures::future::{select, Either};
-
-use super::clients::ClientHandle;
 use super::io::Inbox;
 use super::server::{self, Credentials, LoginContext, ServerConn, ServerError};
 use super::shared::{PoolEntry, Shared};
 use crate::arena::Priority;
 use crate::pool::{Checkout, Grant};
 
-/// Leaves the pool's queue: a grant that arrived in the meantime goes back to the pool
-/// instead of being lost with the receiver.
-fn abandon(entry: &PoolEntry, waiting: &mut oneshot::Receiver<Grant<Box<ServerConn>>>) {
-    waiting.close();
-    if let Ok(Some(grant)) = waiting.try_recv() {
-        entry.pool.give_back(grant, Instant::now());
-    }
-}
-
 /// Why no server connection could be had.
 #[derive(Debug)]
 pub enum LinkError {
     /// Every connection stayed busy for `timeouts.query_wait`.
     PoolTimeout,
-    /// The client cancelled its request while it waited.
-    Canceled,
     /// No arena chunk for the server login within `timeouts.query_wait`.
     Arena,
     /// Opening a connection failed on every server that could serve the client.
@@ -48,7 +35,6 @@ pub async fn acquire(
     entry: &PoolEntry,
     database: &str,
     credentials: &Arc<Credentials>,
-    client: Option<&ClientHandle>,
 ) -> Result<Box<ServerConn>, LinkError> {
     let mut failures = 0usize;
     loop {
@@ -58,35 +44,18 @@ pub async fn acquire(
             .map(|limit| now + limit);
         let grant = match entry.pool.checkout(now, deadline) {
             Checkout::Now(grant) => grant,
-            Checkout::Wait(mut waiting) => {
+            Checkout::Wait(waiting) => {
                 if let Some(deadline) = deadline {
                     shared.wait_timer.queued(deadline);
                 }
                 shared.stats.waiting.fetch_add(1, Relaxed);
-                if let Some(client) = client {
-                    client.set_waiting(true);
-                }
-                let cancelled = async {
-                    match client {
-                        Some(client) => client.cancelled().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let cancelled = std::pin::pin!(cancelled);
                 // No timer here: the pool ends the wait at its deadline (see wait_timer).
-                let outcome = select(&mut waiting, cancelled).await;
+                let outcome = waiting.await;
                 shared.stats.waiting.fetch_sub(1, Relaxed);
-                if let Some(client) = client {
-                    client.set_waiting(false);
-                }
                 match outcome {
-                    Either::Left((Ok(grant), _)) => grant,
+                    Ok(grant) => grant,
                     // The pool drops a waiter only once its deadline has passed.
-                    Either::Left((Err(_), _)) => return Err(LinkError::PoolTimeout),
-                    Either::Right(_) => {
-                        abandon(entry, &mut waiting);
-                        return Err(LinkError::Canceled);
-                    }
+                    Err(_) => return Err(LinkError::PoolTimeout),
                 }
             }
         };

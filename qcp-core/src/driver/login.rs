@@ -206,7 +206,7 @@ async fn greeting_params(
     {
         return Ok(params);
     }
-    let conn = match link::acquire(shared, pool, database, credentials, None).await {
+    let conn = match link::acquire(shared, pool, database, credentials).await {
         Ok(conn) => conn,
         Err(error) => {
             // A pool no client ever got into (e.g. the database does not exist) is not
@@ -239,12 +239,6 @@ pub fn link_error_fatal(error: LinkError) -> Refusal {
         .into(),
         LinkError::Server { server, error } => Refusal::Server(error.to_client(&server, true)),
         LinkError::Arena => arena_exhausted().into(),
-        // Only clients already logged in can be cancelled while they wait.
-        LinkError::Canceled => PgError::fatal(
-            sqlstate::QUERY_CANCELED,
-            "canceling statement due to user request",
-        )
-        .into(),
     }
 }
 
