@@ -164,25 +164,15 @@ impl<C> Pool<C> {
     /// (`None`: no limit). The queue's deadlines are enforced by [`Pool::expire`], so that a
     /// wait needs no timer of its own.
     pub fn checkout(&self, now: Instant, deadline: Option<Instant>) -> Checkout<C> {
-        self.checkout_preferring(now, deadline, |_| true)
+        self.checkout_on(now, deadline, None, |_| true)
     }
 
-    /// [`Pool::checkout`], taking the most recently used idle connection for which `prefer`
-    /// holds if there is one (the relay engine prefers connections registered with the
-    /// calling thread, so that they do not move between threads), else the most recently
-    /// used one.
-    pub fn checkout_preferring(
-        &self,
-        now: Instant,
-        deadline: Option<Instant>,
-        prefer: impl Fn(&C) -> bool,
-    ) -> Checkout<C> {
-        self.checkout_on(now, deadline, None, prefer)
-    }
-
-    /// [`Pool::checkout_preferring`] for a client of relay thread `home`: if it has to wait,
-    /// a connection returned on that thread may go to it before clients ahead of it on
-    /// other threads (see [`SAME_THREAD_WINDOW`]).
+    /// [`Pool::checkout`] for a client of relay thread `home`: it takes the most recently
+    /// used idle connection for which `prefer` holds if there is one (the relay engine
+    /// prefers connections registered with the calling thread, so that they do not move
+    /// between threads), else the most recently used one; and if it has to wait, a
+    /// connection returned on that thread may go to it before clients ahead of it on other
+    /// threads (see [`SAME_THREAD_WINDOW`]).
     pub fn checkout_on(
         &self,
         now: Instant,

@@ -242,7 +242,7 @@ fn expire_ends_waits_past_their_deadline_and_reports_the_next() {
 }
 
 #[test]
-fn checkout_preferring_takes_the_preferred_idle_connection_first() {
+fn checkout_on_takes_the_preferred_idle_connection_first() {
     let p = pool(vec![(0, 3)]);
     let t = now();
     for _ in 0..3 {
@@ -251,12 +251,12 @@ fn checkout_preferring_takes_the_preferred_idle_connection_first() {
     p.checkin("a", 0, t, t);
     p.checkin("b", 0, t, t);
     p.checkin("c", 0, t, t);
-    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout_preferring(t, None, |c| *c == "a")
+    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout_on(t, None, None, |c| *c == "a")
     else {
         panic!("an idle connection")
     };
     assert_eq!(conn, "a", "the preferred one, though not the most recent");
-    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout_preferring(t, None, |c| *c == "a")
+    let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout_on(t, None, None, |c| *c == "a")
     else {
         panic!("an idle connection")
     };

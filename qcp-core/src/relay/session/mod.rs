@@ -315,17 +315,10 @@ impl<S> Session<S> {
 
     /// Everything scanned for the client and not yet written (to flush before closing).
     pub fn pending_client_bytes(&self) -> Vec<u8> {
-        let (own, relayed) = self.client_output();
-        let mut bytes = Vec::with_capacity(own.len().saturating_add(relayed.len()));
-        bytes.extend_from_slice(own);
-        bytes.extend_from_slice(relayed);
-        if !self.answers.is_empty() {
-            if let Some(link) = &self.link {
-                bytes.extend_from_slice(&link.relay.to_client);
-                bytes.extend_from_slice(self.down.ready());
-            }
-        }
-        bytes
+        // In the order `client_output` hands them out: qcp's answers, its own bytes for
+        // the linked server's client, the relayed run.
+        let own = self.link.as_ref().map_or(&[][..], |l| &l.relay.to_client);
+        [&self.answers[..], own, self.down.ready()].concat()
     }
 
     fn flow(&self, peer: Peer) -> &Flow {

@@ -175,7 +175,6 @@ impl<S> Session<S> {
             if status != TransactionStatus::Failed && self.statements.remove(&name).is_some() {
                 local_deallocate_answer(&mut relay.to_client, status);
                 relay.to_server.extend_from_slice(flow.ready());
-                flow.sent = flow.scanned;
                 let dropped = flow.framer.discard(header);
                 flow.drop_scanned(dropped);
                 return Ok(true);

@@ -30,8 +30,15 @@ impl OpenTask {
         let shared = &self.shared;
         let server = self.server;
         let Some(config) = shared.config.servers.get(server) else {
+            // The pool only grants servers of the config: this cannot happen.
             self.entry.pool.closed(server, Instant::now());
-            return Err(LinkFailure::Refused(link_error_fatal(LinkError::Arena)));
+            return Err(LinkFailure::Refused(
+                PgError::fatal(
+                    sqlstate::INTERNAL_ERROR,
+                    format!("qcp's pool named server {server}, which its config does not have"),
+                )
+                .into(),
+            ));
         };
         // The login's replies need a buffer only now, not while queued for the grant.
         let Ok(mut inbox) = Inbox::acquire(
