@@ -342,6 +342,8 @@ logfile = $PGB_DIR/pgbouncer.log
 pidfile = $PGB_DIR/pgbouncer.pid
 log_connections = 0
 log_disconnections = 0
+; The test cluster has ssl = on; these rows measure clear text on both sides.
+server_tls_sslmode = disable
 INI
 if (( PGB_PREPARED )); then
     echo "max_prepared_statements = $PGB_MAX_PREPARED" >>"$PGB_DIR/pgbouncer.ini"
@@ -374,6 +376,8 @@ auth_method: scram-sha-256
 servers:
   - address: 127.0.0.1:$PG_PORT
     pool_size: $BENCH_POOL_SIZE
+    # The test cluster has ssl = on; these rows measure clear text on both sides.
+    tls: {mode: disable}
 users:
   - name: qcp_scram
     password: "$SECRET"

@@ -19,6 +19,9 @@
 #   pg_hba: local all postgres trust; the same methods for the test users over TCP (127.0.0.1/32)
 #   and over the Unix socket in DIR (DIR/.s.PGSQL.PORT, QCP_TEST_PG_SOCKET_DIR); everything else
 #   scram-sha-256.
+#   TLS: ssl = on (clear text is accepted too), with a certificate for the name `localhost` only
+#   (not for 127.0.0.1), signed by a test CA made on the first start: DIR/tls/ca.crt
+#   (QCP_TEST_PG_CA).
 set -euo pipefail
 
 SCRIPT_PATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")"
@@ -169,9 +172,30 @@ prepare_dir() {
     runuser -u postgres -- test -w "$dir" || die "user postgres cannot write $dir"
 }
 
+write_tls() {
+    # A test CA and a server certificate for `localhost`, made once per data directory.
+    local tls="$1/tls"
+    [[ -f "$tls/server.crt" && -f "$tls/ca.crt" ]] && return 0
+    command -v openssl >/dev/null 2>&1 || die "openssl is needed to make the test certificates (apt-get install openssl)"
+    mkdir -p "$tls"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -days 3650 -subj "/CN=qcp test CA" \
+        -keyout "$tls/ca.key" -out "$tls/ca.crt" >/dev/null 2>&1 || die "making the test CA failed"
+    openssl req "${ec[@]}" -subj "/CN=localhost" \
+        -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1 || die "making the server key failed"
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >"$tls/server.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$tls/server.ext" -out "$tls/server.crt" >/dev/null 2>&1 || die "signing the server certificate failed"
+    chown -R postgres:postgres "$tls"
+    chmod 0700 "$tls"
+    chmod 0600 "$tls/server.key" "$tls/ca.key"
+    chmod 0644 "$tls/ca.crt" "$tls/server.crt"
+}
+
 write_config() {
     local dir="$1" port="$2"
     local conf="$dir/qcp-cluster.conf"
+    write_tls "$dir"
     cat >"$conf" <<EOF
 # Written by scripts/pg-cluster.sh on every start; do not edit.
 listen_addresses = '127.0.0.1'
@@ -185,6 +209,9 @@ max_connections = 400
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_messages = warning
+ssl = on
+ssl_cert_file = '$dir/tls/server.crt'
+ssl_key_file = '$dir/tls/server.key'
 EOF
     chown postgres:postgres "$conf"
     if ! grep -q "^include_if_exists = 'qcp-cluster.conf'" "$dir/postgresql.conf"; then
@@ -367,6 +394,7 @@ cmd_env() {
     printf 'export QCP_TEST_PG_SUPERPASS=%q\n' "qcp-super-pass"
     printf 'export QCP_TEST_PG_BINDIR=%q\n' "$bindir"
     printf 'export QCP_TEST_PG_CLUSTER_SCRIPT=%q\n' "$SCRIPT_PATH"
+    printf 'export QCP_TEST_PG_CA=%q\n' "$dir/tls/ca.crt"
 }
 
 port_in_use() {

@@ -17,5 +17,6 @@ pub mod driver;
 pub mod errors;
 pub mod pool;
 pub mod relay;
+pub mod tls;
 
 pub use driver::{start, Instance, LocalAddr, StartError};

@@ -44,6 +44,20 @@ pub(super) fn describe(config: &Config) -> String {
             server.databases.join(", ")
         };
         out.line(format_args!("servers[{n}].databases"), databases);
+        let tls = &server.tls;
+        out.line(format_args!("servers[{n}].tls.mode"), tls.mode.as_str());
+        for (name, file) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+            if let Some(file) = file {
+                out.line(format_args!("servers[{n}].tls.{name}"), file.display());
+            }
+        }
+    }
+    let tls = &config.client_tls;
+    out.line("client_tls.mode", tls.mode.as_str());
+    for (name, file) in [("cert", &tls.cert), ("key", &tls.key), ("ca", &tls.ca)] {
+        if let Some(file) = file {
+            out.line(format_args!("client_tls.{name}"), file.display());
+        }
     }
     out.line("auth_method", config.auth_method.as_str());
     if config.users.is_empty() {

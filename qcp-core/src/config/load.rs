@@ -18,7 +18,7 @@ pub(super) fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError>
     let raw = serde_yaml::from_str::<Option<RawConfig>>(text)
         .map_err(|e| yaml_error(&e, text, origin, ConfigErrorKind::Invalid))?
         .unwrap_or_default();
-    build(raw).map_err(|invalid| {
+    let config = build(raw).map_err(|invalid| {
         let line = locate(text, &invalid.setting);
         ConfigError::new(
             ConfigErrorKind::Invalid,
@@ -28,7 +28,20 @@ pub(super) fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError>
             invalid.message,
             invalid.fix,
         )
-    })
+    })?;
+    // Certificates and keys are read now too, so that `qcp --check` finds a bad file.
+    crate::tls::TlsSetup::load(&config).map_err(|error| {
+        let line = locate(text, &error.setting);
+        ConfigError::new(
+            ConfigErrorKind::Invalid,
+            origin,
+            Some(error.setting),
+            line,
+            error.message,
+            error.fix,
+        )
+    })?;
+    Ok(config)
 }
 
 /// Splits serde_yaml's `path: message at line L column C` into its parts and adds the fix.

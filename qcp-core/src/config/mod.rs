@@ -32,11 +32,13 @@ mod load;
 mod locate;
 mod raw;
 mod size;
+mod tls;
 mod validate;
 
 pub use address::{socket_file_name, Endpoint, DEFAULT_UNIX_SOCKET_MODE, MAX_SOCKET_PATH};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use size::{format_duration, format_size, parse_duration, parse_size};
+pub use tls::{ClientTls, ClientTlsMode, ServerTls, ServerTlsMode};
 
 /// Default `listening_address`, as the specification gives it.
 pub const DEFAULT_LISTENING_ADDRESS: &str = "0.0.0.0:8080";
@@ -100,6 +102,8 @@ pub struct Config {
     pub limits: Limits,
     /// Threads that run client tasks.
     pub worker_threads: usize,
+    /// TLS between clients and qcp.
+    pub client_tls: ClientTls,
 }
 
 /// `relay_mode`: when a server connection given to a client returns to the pool.
@@ -164,6 +168,8 @@ pub struct ServerConfig {
     pub pool_size: u32,
     /// Databases this server serves; empty means every database.
     pub databases: Vec<String>,
+    /// TLS to this server.
+    pub tls: ServerTls,
 }
 
 impl ServerConfig {
@@ -305,6 +311,7 @@ impl Default for Config {
             worker_threads: DEFAULT_WORKER_THREADS,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            client_tls: ClientTls::default(),
         }
     }
 }

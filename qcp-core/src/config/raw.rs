@@ -15,6 +15,7 @@ use tracing::level_filters::LevelFilter;
 
 use super::address::parse_mode;
 use super::size::{duration_from_seconds, parse_duration, parse_size};
+use super::tls::{RawClientTls, RawServerTls};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +37,7 @@ pub(super) struct RawConfig {
     pub timeouts: Option<RawTimeouts>,
     pub limits: Option<RawLimits>,
     pub worker_threads: Option<u64>,
+    pub client_tls: Option<RawClientTls>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -70,12 +72,13 @@ pub(super) struct RawArena {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with `address`, `pool_size` and `databases`"
+    expecting = "a mapping with `address`, `pool_size`, `databases` and `tls`"
 )]
 pub(super) struct RawServer {
     pub address: String,
     pub pool_size: Option<u32>,
     pub databases: Option<Vec<String>>,
+    pub tls: Option<RawServerTls>,
 }
 
 #[derive(Debug, Deserialize)]

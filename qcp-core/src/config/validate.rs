@@ -27,7 +27,7 @@ pub(super) struct Invalid {
     pub fix: String,
 }
 
-fn invalid(
+pub(super) fn invalid(
     setting: impl Into<String>,
     message: impl Into<String>,
     fix: impl Into<String>,
@@ -93,6 +93,7 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
         timeouts: timeouts(raw.timeouts.unwrap_or_default()),
         limits: limits(raw.limits.unwrap_or_default())?,
         worker_threads: worker_threads(raw.worker_threads)?,
+        client_tls: super::tls::client_tls(raw.client_tls)?,
     })
 }
 
@@ -202,7 +203,7 @@ fn servers(raw: Vec<RawServer>) -> Result<Vec<ServerConfig>, Invalid> {
             )
         })?;
         // `/run/pg:5432` and `/run/pg/.s.PGSQL.5432` are the same server.
-        if let Some(first) = seen.insert(at, n) {
+        if let Some(first) = seen.insert(at.clone(), n) {
             return Err(invalid(
                 format!("servers[{n}].address"),
                 format!("`{}` is also servers[{first}]", server.address),
@@ -225,10 +226,12 @@ fn servers(raw: Vec<RawServer>) -> Result<Vec<ServerConfig>, Invalid> {
                 "Write the database's name, or leave `databases` out to serve every database.",
             ));
         }
+        let tls = super::tls::server_tls(n, server.tls, &at)?;
         out.push(ServerConfig {
             address: server.address,
             pool_size,
             databases,
+            tls,
         });
     }
     Ok(out)

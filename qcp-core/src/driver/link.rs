@@ -85,11 +85,13 @@ pub async fn acquire(
                     entry.pool.closed(server, Instant::now());
                     return Err(LinkError::Arena);
                 };
+                let tls = shared.tls();
                 let context = LoginContext {
                     inbox: &mut inbox,
                     limit: shared.config.timeouts.server_connect,
                     limits: shared.limits,
                     scram_cache: &shared.scram_cache,
+                    tls: tls.servers.get(server).and_then(Option::as_ref),
                 };
                 match server::open(server, &config.address, database, credentials, context).await {
                     Ok(conn) => {

@@ -7,16 +7,16 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::clients::ClientHandle;
-use super::io::{write_all, Inbox, ReadError, Socket};
+use super::io::{Inbox, ReadError, Stream};
 use super::link::{self, LinkError};
 use super::server::Credentials;
 use super::shared::{PoolEntry, Shared, UserEntry};
 use crate::auth::login::from_client::{
     greeting, protocol_violation, read_opening, AuthStep, Authenticator, Opening as ClientOpening,
-    UserSecrets,
+    TlsOffer, UserSecrets,
 };
 use crate::auth::{ScramCredentials, Secret};
-use crate::config::AuthMethod;
+use crate::config::{AuthMethod, ClientTlsMode};
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::pool::PoolKey;
 use crate::relay::params::{ClientParams, ParamSource, Params};
@@ -47,19 +47,59 @@ pub struct LoggedIn {
 /// Errors are what the client is told before qcp closes the connection. The protocol
 /// decisions are `auth::login::from_client`'s; this reads, writes, finds the pool and
 /// registers the client.
-pub async fn start(shared: &Shared, socket: &Socket, mut inbox: Inbox) -> Result<Opening, Refusal> {
+pub async fn start(
+    shared: &Shared,
+    stream: &mut Stream,
+    mut inbox: Inbox,
+) -> Result<Opening, Refusal> {
     let limits = shared.limits;
     let mut out = Vec::with_capacity(512);
+    let tls = shared.tls();
+    let client_tls = tls.clients.as_ref();
+    let mut offer = TlsOffer {
+        available: client_tls.is_some(),
+        required: tls.client_mode() == ClientTlsMode::Require,
+        encrypted: false,
+    };
     let startup = loop {
-        let Some((opening, used)) = read_opening(inbox.unread(), &limits, &mut out)? else {
-            inbox.fill(socket).await.map_err(read_error)?;
+        let Some((opening, used)) = read_opening(inbox.unread(), &limits, offer, &mut out)? else {
+            inbox.fill(stream).await.map_err(read_error)?;
             continue;
         };
         inbox.consume(used);
         match opening {
             ClientOpening::Encryption => {
-                write_all(socket, &out).await.map_err(|_| closed())?;
+                stream.write_all(&out).await.map_err(|_| closed())?;
                 out.clear();
+            }
+            ClientOpening::StartTls | ClientOpening::DirectTls => {
+                let Some(side) = client_tls else {
+                    return Err(closed());
+                };
+                let direct = matches!(opening, ClientOpening::DirectTls);
+                if !direct {
+                    stream.write_all(&out).await.map_err(|_| closed())?;
+                    out.clear();
+                }
+                // Direct TLS: the handshake's first bytes are already in the inbox.
+                let already = if direct { inbox.unread() } else { &[] };
+                let handshake = stream.accept_tls(&side.config, already).await;
+                let taken = already.len();
+                inbox.consume(taken);
+                if let Err(error) = handshake {
+                    info!(%error, "client TLS handshake failed");
+                    return Err(closed());
+                }
+                // As PostgreSQL: a direct TLS client must say it speaks PostgreSQL (ALPN), so
+                // that TLS meant for another service is not taken for a login.
+                if direct && stream.alpn_protocol() != Some(crate::tls::ALPN_POSTGRESQL) {
+                    return Err(protocol_violation(
+                        "direct TLS connection without the ALPN protocol \"postgresql\"",
+                    )
+                    .with_hint("use a client that offers ALPN postgresql with sslnegotiation=direct (libpq 17 or later)")
+                    .into());
+                }
+                offer.encrypted = true;
             }
             ClientOpening::Cancel { pid, secret } => return Ok(Opening::Cancel { pid, secret }),
             ClientOpening::Startup(startup) => break startup,
@@ -93,9 +133,9 @@ pub async fn start(shared: &Shared, socket: &Socket, mut inbox: Inbox) -> Result
         match step {
             AuthStep::Done(key) => break key,
             AuthStep::Continue => {
-                write_all(socket, &out).await.map_err(|_| closed())?;
+                stream.write_all(&out).await.map_err(|_| closed())?;
                 out.clear();
-                let header = inbox.message(socket, &limits).await.map_err(read_error)?;
+                let header = inbox.message(stream, &limits).await.map_err(read_error)?;
                 step = auth.message(header.tag, inbox.body(&header), &mut out)?;
                 inbox.consume(header.frame_len());
             }
@@ -131,7 +171,7 @@ pub async fn start(shared: &Shared, socket: &Socket, mut inbox: Inbox) -> Result
         handle.pid,
         &handle.secret,
     );
-    write_all(socket, &out).await.map_err(|_| {
+    stream.write_all(&out).await.map_err(|_| {
         shared.clients.unregister(handle.pid);
         closed()
     })?;

@@ -28,7 +28,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::arena::Priority;
 use crate::config::{Config, Endpoint};
 use crate::errors::{sqlstate, PgError, Refusal};
-use io::{timeout, write_all, Inbox, Listener, Peer, Socket};
+use io::{timeout, write_all, Inbox, Listener, Peer, Socket, Stream};
 use shared::Shared;
 
 pub use io::LocalAddr;
@@ -47,6 +47,8 @@ pub enum StartError {
     ControlSocket { path: String, error: std::io::Error },
     /// The engine threads could not be started.
     Engine { error: std::io::Error },
+    /// A certificate or key could not be used.
+    Tls(crate::tls::TlsError),
 }
 
 impl std::fmt::Display for StartError {
@@ -80,6 +82,7 @@ impl std::fmt::Display for StartError {
                 f,
                 "cannot start the relay threads (worker_threads): {error}; lower worker_threads or raise the process's limits"
             ),
+            StartError::Tls(error) => write!(f, "cannot set up TLS: {error}"),
         }
     }
 }
@@ -133,6 +136,7 @@ impl Instance {
 /// serving. Returns once qcp accepts clients.
 pub fn start(config: Config) -> Result<Instance, StartError> {
     set_worker_threads(config.worker_threads);
+    let tls = crate::tls::TlsSetup::load(&config).map_err(StartError::Tls)?;
     async_std::task::block_on(async move {
         let address = config.listening_address.clone();
         let listen_error = |error| StartError::Listen {
@@ -164,7 +168,7 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
                     path: control_path.display().to_string(),
                     error,
                 })?;
-        let shared = Shared::new(config, local_addr);
+        let shared = Shared::new(config, tls, local_addr);
         let engine = engine::Engine::start(&shared, shared.config.worker_threads)
             .map_err(|error| StartError::Engine { error })?;
         info!(
@@ -288,7 +292,8 @@ async fn serve_client(
         let started = Instant::now();
         // Boxed: the login's state is large and only lives during the login, while this
         // task lives as long as the client; keeping it inline would cost every idle client.
-        let login = Box::pin(login::start(&shared, &socket, inbox));
+        let mut stream = Stream::plain(socket);
+        let login = Box::pin(login::start(&shared, &mut stream, inbox));
         let opening = match timeout(login_timeout, login).await {
             Ok(result) => result,
             Err(_) => Err(PgError::fatal(sqlstate::PROTOCOL_VIOLATION, "client did not complete its login in time")
@@ -301,7 +306,7 @@ async fn serve_client(
             Ok(login::Opening::Cancel { pid, secret }) => Box::pin(cancel::handle(&shared, pid, &secret)).await,
             // login::start recorded the user and database in this span.
             Ok(login::Opening::Client(login)) => engine.adopt(engine::Adopted {
-                socket,
+                stream,
                 login,
                 guard,
                 span: client_span,
@@ -316,7 +321,8 @@ async fn serve_client(
                 Shared::count(&shared.stats.refused);
                 warn!(elapsed_ms = started.elapsed().as_millis() as u64, reason = %refusal, "refused client");
                 if let Some(message) = refusal.message() {
-                    let _ = timeout(Duration::from_secs(1), write_all(&socket, &message)).await;
+                    let _ = timeout(Duration::from_secs(1), stream.write_all(&message)).await;
+                    stream.goodbye(&[]);
                 }
             }
         }
@@ -349,9 +355,9 @@ async fn reap_idle_servers(shared: Arc<Shared>) {
                 shared.config.timeouts.server_idle,
                 shared.config.timeouts.server_lifetime,
             );
-            for conn in expired {
+            for mut conn in expired {
                 // Say goodbye properly so the server logs a clean disconnect.
-                let _ = io::try_write(&conn.io.socket, b"X\0\0\0\x04");
+                conn.io.stream.goodbye(b"X\0\0\0\x04");
             }
         }
     }

@@ -9,15 +9,14 @@ use qcp_codec::{encode, BackendMessage, Limits, Tag, TransactionStatus};
 
 use super::clients::{CancelGate, CancelTarget};
 use super::engine::Registration;
-use super::io::{
-    connect, has_input_or_closed, timeout, write_all, Inbox, ReadError, Remote, Socket,
-};
+use super::io::{connect, has_input_or_closed, timeout, Inbox, ReadError, Remote, Stream};
 use crate::auth::login::to_server::rejected;
 pub use crate::auth::login::Credentials;
 use crate::auth::login::{LoginError, ServerLogin};
 use crate::auth::SaltedPasswordCache;
 use crate::errors::{sqlstate, PgError};
 use crate::relay::session::Backend;
+use crate::tls::ServerSide;
 
 /// Why a server connection could not be opened or used.
 #[derive(Debug)]
@@ -39,6 +38,9 @@ pub enum ServerError {
     Closed,
     /// No answer in time.
     TimedOut,
+    /// TLS could not be set up: the server declined it where it is required, the handshake
+    /// failed, or its certificate was not accepted.
+    Tls(String),
 }
 
 impl ServerError {
@@ -73,6 +75,11 @@ impl ServerError {
                 format!("server {server} did not answer in time"),
                 "check the server's health, or raise timeouts.server_connect",
             ),
+            ServerError::Tls(reason) => (
+                sqlstate::CONNECTION_FAILURE,
+                format!("qcp could not set up TLS with server {server}: {reason}"),
+                "check servers[].tls in qcp's config (mode, ca) against the server's certificate and its ssl setting",
+            ),
             ServerError::Rejected { .. } => unreachable_rejected(),
         };
         let error = if fatal {
@@ -97,6 +104,7 @@ impl fmt::Display for ServerError {
             ServerError::Protocol(reason) => write!(f, "protocol error: {reason}"),
             ServerError::Closed => write!(f, "connection closed by server"),
             ServerError::TimedOut => write!(f, "timed out"),
+            ServerError::Tls(reason) => write!(f, "TLS failed: {reason}"),
         }
     }
 }
@@ -114,10 +122,10 @@ impl From<ReadError> for ServerError {
     }
 }
 
-/// The driver's part of a server connection: the socket and what identifies the backend.
+/// The driver's part of a server connection: the stream and what identifies the backend.
 pub struct ServerIo {
-    /// The socket.
-    pub socket: Socket,
+    /// The connection, clear or under TLS.
+    pub stream: Stream,
     /// Index of the server in the config's `servers`.
     pub server: usize,
     /// When it was opened.
@@ -152,6 +160,8 @@ pub struct LoginContext<'a> {
     pub limits: Limits,
     /// Shared cache of SCRAM salted passwords.
     pub scram_cache: &'a Arc<SaltedPasswordCache>,
+    /// TLS towards this server (`None`: clear text).
+    pub tls: Option<&'a ServerSide>,
 }
 
 /// Opens a connection to `address` and logs in as `credentials.user` to `database`.
@@ -168,7 +178,14 @@ pub async fn open(
         .map_err(ServerError::Connect)?;
     match timeout(
         limit,
-        login(socket, server, peer, database, credentials, context),
+        login(
+            Stream::plain(socket),
+            server,
+            peer,
+            database,
+            credentials,
+            context,
+        ),
     )
     .await
     {
@@ -178,7 +195,7 @@ pub async fn open(
 }
 
 async fn login(
-    socket: Socket,
+    mut stream: Stream,
     server: usize,
     address: Remote,
     database: &str,
@@ -189,8 +206,12 @@ async fn login(
         inbox,
         limits,
         scram_cache,
+        tls,
         ..
     } = context;
+    if let Some(tls) = tls {
+        start_tls(&mut stream, tls).await?;
+    }
     let mut out = Vec::with_capacity(128);
     let mut login = ServerLogin::start(
         Arc::clone(credentials),
@@ -198,11 +219,9 @@ async fn login(
         Arc::clone(scram_cache),
         &mut out,
     )?;
-    write_all(&socket, &out)
-        .await
-        .map_err(ServerError::Connect)?;
+    stream.write_all(&out).await.map_err(ServerError::Connect)?;
     loop {
-        let header = inbox.message(&socket, &limits).await?;
+        let header = inbox.message(&mut stream, &limits).await?;
         out.clear();
         let frame = inbox.unread().get(..header.frame_len()).unwrap_or_default();
         let done = login.message(header.tag, inbox.body(&header), frame, &mut out)?;
@@ -210,7 +229,7 @@ async fn login(
         if let Some(done) = done {
             let (pid, secret) = done.key.unwrap_or_default();
             let io = ServerIo {
-                socket,
+                stream,
                 server,
                 born: Instant::now(),
                 cancel: Arc::new(CancelTarget {
@@ -224,10 +243,45 @@ async fn login(
             return Ok(ServerConn::new(io, done.params));
         }
         if !out.is_empty() {
-            write_all(&socket, &out)
-                .await
-                .map_err(ServerError::Connect)?;
+            stream.write_all(&out).await.map_err(ServerError::Connect)?;
         }
+    }
+}
+
+/// Asks the server for TLS (SSLRequest) and, if it agrees, does the handshake; a server that
+/// declines is fine only where `tls.mode` allows clear text.
+async fn start_tls(stream: &mut Stream, tls: &ServerSide) -> Result<(), ServerError> {
+    let mut request = Vec::with_capacity(8);
+    encode::ssl_request(&mut request);
+    stream
+        .write_all(&request)
+        .await
+        .map_err(ServerError::Connect)?;
+    // Exactly one byte: anything after it is the server's first TLS record (or, in clear,
+    // bytes injected before the handshake, which must not be read as if encrypted).
+    let mut answer = [0u8; 1];
+    if stream
+        .read(&mut answer)
+        .await
+        .map_err(ServerError::Connect)?
+        == 0
+    {
+        return Err(ServerError::Closed);
+    }
+    match answer[0] {
+        b'S' => stream
+            .connect_tls(&tls.config, tls.name.clone())
+            .await
+            .map_err(|error| ServerError::Tls(error.to_string())),
+        b'N' if tls.mode.requires_tls() => Err(ServerError::Tls(format!(
+            "the server does not accept TLS connections, and tls.mode is {}",
+            tls.mode.as_str()
+        ))),
+        b'N' => Ok(()),
+        other => Err(ServerError::Protocol(format!(
+            "the server answered the SSLRequest with {:?} instead of S or N",
+            char::from(other)
+        ))),
     }
 }
 
@@ -258,7 +312,7 @@ impl ServerConn {
     /// True if the connection is still usable after sitting idle: an idle backend says
     /// nothing, so any input (typically a FATAL before it closes) or EOF means it is gone.
     pub fn is_healthy(&self) -> bool {
-        !has_input_or_closed(&self.io.socket)
+        !has_input_or_closed(self.io.stream.socket())
     }
 
     /// Runs `sql` as a simple query whose results nobody sees. ParameterStatus messages
@@ -273,12 +327,14 @@ impl ServerConn {
     ) -> Result<TransactionStatus, ServerError> {
         let mut out = Vec::with_capacity(sql.len() + 6);
         encode::query(&mut out, sql).map_err(|e| ServerError::Protocol(e.to_string()))?;
-        write_all(&self.io.socket, &out)
+        self.io
+            .stream
+            .write_all(&out)
             .await
             .map_err(ServerError::Connect)?;
         let mut failure = None;
         loop {
-            let header = inbox.message(&self.io.socket, limits).await?;
+            let header = inbox.message(&mut self.io.stream, limits).await?;
             let body = inbox.body(&header);
             match header.tag {
                 Tag::PARAMETER_STATUS => {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use qcp_codec::Limits;
@@ -16,6 +16,7 @@ use crate::config::{Config, UserConfig};
 use crate::pool::{Pool, PoolKey, ServerHealth};
 use crate::relay::params::Params;
 use crate::relay::statements::Registry;
+use crate::tls::TlsSetup;
 
 /// A pool and the parameters new clients of it are greeted with.
 pub struct PoolEntry {
@@ -116,11 +117,13 @@ pub struct Shared {
     pub local_addr: super::io::LocalAddr,
     /// A secret used to answer unknown users with a SCRAM exchange that looks real.
     pub mock_key: [u8; 32],
+    /// TLS configurations (replaced as a whole when certificates are re-read).
+    tls: RwLock<Arc<TlsSetup>>,
 }
 
 impl Shared {
     /// Builds the shared state; the arena is allocated here, once.
-    pub fn new(config: Config, local_addr: super::io::LocalAddr) -> Arc<Self> {
+    pub fn new(config: Config, tls: TlsSetup, local_addr: super::io::LocalAddr) -> Arc<Self> {
         let arena = Arena::new(config.arena.chunk_size, config.arena.chunks_count);
         let limits = Limits::new(10_000, config.limits.max_message_size);
         let health = Arc::new(ServerHealth::new(
@@ -151,8 +154,14 @@ impl Shared {
             started: Instant::now(),
             local_addr,
             mock_key,
+            tls: RwLock::new(Arc::new(tls)),
             config,
         })
+    }
+
+    /// The TLS configurations new connections use.
+    pub fn tls(&self) -> Arc<TlsSetup> {
+        Arc::clone(&self.tls.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The pool for `key`, created on first use; `None` if no configured server serves the

@@ -35,5 +35,8 @@ mod smart_prepared;
 mod smart_prepared_differential;
 // The start-up phase at the byte level: encryption requests, versions, limits, cancel requests.
 mod startup;
+// TLS: libpq and rustls clients to qcp (sslmode, client certificates, direct TLS), qcp to
+// PostgreSQL (verify-full, verify-ca, disable).
+mod tls;
 // Unix-domain sockets: clients to qcp and qcp to the server, stale and occupied socket files.
 mod unix_socket;

@@ -10,9 +10,29 @@ use crate::config::AuthMethod;
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::relay::params::parse_options;
 
+/// What qcp can offer a client about encryption (from `client_tls`), and where it stands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsOffer {
+    /// TLS can be started: `client_tls` has a certificate and is not disabled.
+    pub available: bool,
+    /// Clear-text start-up packets are refused (`client_tls.mode: require`).
+    pub required: bool,
+    /// The connection is already encrypted.
+    pub encrypted: bool,
+}
+
+/// The first byte of a TLS handshake record: a client that starts TLS at once (PostgreSQL
+/// 17's `sslnegotiation=direct`) sends it where a start-up packet's length would begin, and
+/// no valid length starts with it (start-up packets are far shorter than 0x16000000 bytes).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
 /// What a client's first packet asked for.
 #[derive(Debug)]
 pub enum Opening {
+    /// An SSLRequest answered `S` in `out`: the TLS handshake follows.
+    StartTls,
+    /// The client began a TLS handshake without asking (direct TLS); nothing was consumed.
+    DirectTls,
     /// An SSLRequest or GSSENCRequest, answered `N` in `out`: the client goes on in clear.
     Encryption,
     /// A CancelRequest.
@@ -31,8 +51,18 @@ pub enum Opening {
 pub fn read_opening(
     input: &[u8],
     limits: &Limits,
+    tls: TlsOffer,
     out: &mut Vec<u8>,
 ) -> Result<Option<(Opening, usize)>, PgError> {
+    if input.first() == Some(&TLS_HANDSHAKE_RECORD) && !tls.encrypted {
+        if tls.available {
+            return Ok(Some((Opening::DirectTls, 0)));
+        }
+        return Err(protocol_violation(
+            "the client started a TLS handshake, and qcp has no TLS for clients",
+        )
+        .with_hint("set client_tls in qcp's config, or connect without sslnegotiation=direct"));
+    }
     let (packet, used) = match StartupPacket::decode(input, limits) {
         Ok(Some(decoded)) => decoded,
         Ok(None) => return Ok(None),
@@ -51,13 +81,27 @@ pub fn read_opening(
                     "received unencrypted data after an encryption request",
                 ));
             }
-            out.push(b'N');
-            Opening::Encryption
+            let tls_now =
+                matches!(packet, StartupPacket::SslRequest) && tls.available && !tls.encrypted;
+            if tls_now {
+                out.push(b'S');
+                Opening::StartTls
+            } else {
+                out.push(b'N');
+                Opening::Encryption
+            }
         }
         StartupPacket::Cancel(cancel) => Opening::Cancel {
             pid: cancel.pid(),
             secret: cancel.secret().to_vec(),
         },
+        StartupPacket::Startup(_) if tls.required && !tls.encrypted => {
+            return Err(PgError::fatal(
+                sqlstate::INVALID_AUTHORIZATION,
+                "qcp accepts only encrypted connections (client_tls.mode is require)",
+            )
+            .with_hint("connect with sslmode=require (or verify-ca, verify-full)"));
+        }
         StartupPacket::Startup(startup) => {
             Opening::Startup(Box::new(OwnedStartup::from(&startup)?))
         }

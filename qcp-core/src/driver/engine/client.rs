@@ -22,7 +22,7 @@ use crate::arena::AcquireChunk;
 use crate::arena::Priority;
 use crate::config::RelayMode;
 use crate::driver::clients::ClientHandle;
-use crate::driver::io::{timeout, try_read, try_write_pair, write_all, Inbox, Socket};
+use crate::driver::io::{timeout, Inbox, Stream};
 use crate::driver::link::LinkError;
 use crate::driver::login::{arena_exhausted, link_error_fatal};
 use crate::driver::server::{self, Credentials, LoginContext, ServerConn, ServerError, ServerIo};
@@ -135,8 +135,8 @@ pub struct Client {
     /// Told apart from an earlier client that had the same token.
     serial: u64,
     token: usize,
-    /// The client's socket (`None` once the session ended and the async side took it).
-    socket: Option<Socket>,
+    /// The client's connection (`None` once the session ended and the async side took it).
+    stream: Option<Stream>,
     entry: Arc<PoolEntry>,
     credentials: Arc<Credentials>,
     handle: Arc<ClientHandle>,
@@ -166,7 +166,7 @@ impl Client {
         shared: &Shared,
     ) -> Self {
         let Adopted {
-            socket,
+            stream,
             login,
             guard,
             span,
@@ -191,7 +191,7 @@ impl Client {
         Client {
             serial,
             token,
-            socket: Some(socket),
+            stream: Some(stream),
             entry,
             credentials,
             handle,
@@ -224,9 +224,9 @@ impl Client {
         &self.span
     }
 
-    /// Its socket (`None` once the session ended).
-    pub fn socket(&self) -> Option<&Socket> {
-        self.socket.as_ref()
+    /// Its connection (`None` once the session ended).
+    pub fn stream(&self) -> Option<&Stream> {
+        self.stream.as_ref()
     }
 
     /// The kernel reported on the client's socket.
@@ -379,14 +379,14 @@ impl Client {
         if !self.client_ready.writable {
             return Ok(false);
         }
-        let (own, relayed) = self.core.client_output();
-        if own.is_empty() && relayed.is_empty() {
-            return Ok(false);
-        }
-        let Some(socket) = &self.socket else {
+        let Some(stream) = &mut self.stream else {
             return Err(Event::ClientGone);
         };
-        match try_write_pair(socket, own, relayed) {
+        let (own, relayed) = self.core.client_output();
+        if own.is_empty() && relayed.is_empty() && !stream.wants_flush() {
+            return Ok(false);
+        }
+        match stream.try_write_pair(own, relayed) {
             Ok(n) => {
                 self.core.client_written(n);
                 Ok(true)
@@ -404,14 +404,13 @@ impl Client {
         if !self.server_ready.writable {
             return Ok(false);
         }
-        let Some(link) = self.core.linked() else {
+        let Some((io, own, relayed)) = self.core.linked_output() else {
             return Ok(false);
         };
-        let (own, relayed) = self.core.server_output();
-        if own.is_empty() && relayed.is_empty() {
+        if own.is_empty() && relayed.is_empty() && !io.stream.wants_flush() {
             return Ok(false);
         }
-        match try_write_pair(&link.io.socket, own, relayed) {
+        match io.stream.try_write_pair(own, relayed) {
             Ok(n) => {
                 self.core.server_written(n);
                 Ok(true)
@@ -441,28 +440,30 @@ impl Client {
             Space::Full => return Ok(false),
             Space::NeedChunk => return Err(Event::NeedChunk(peer)),
         };
-        let socket = match peer {
-            Peer::Client => match &self.socket {
-                Some(socket) => socket,
+        let stream = match peer {
+            Peer::Client => match &mut self.stream {
+                Some(stream) => stream,
                 None => return Err(Event::ClientGone),
             },
             Peer::Server => match server {
-                Some(io) => &io.socket,
+                Some(io) => &mut io.stream,
                 None => return Ok(false),
             },
         };
+        // Under TLS a short read only means a record ended: only WouldBlock says "empty".
+        let short_means_empty = !stream.is_tls();
         let asked = space.len();
         let gone = match peer {
             Peer::Client => Event::ClientGone,
             Peer::Server => Event::ServerGone,
         };
-        match try_read(socket, space) {
+        match stream.try_read(space) {
             Ok(0) => Err(gone),
             Ok(n) => {
                 self.core.received(peer, n);
                 // Less than asked for: the socket is empty now, and the kernel reports the
                 // next bytes.
-                if n < asked && !ready.closed {
+                if n < asked && !ready.closed && short_means_empty {
                     self.set_readable(peer, false);
                 }
                 Ok(true)
@@ -541,7 +542,7 @@ mod tests {
     fn an_idle_client_stays_small() {
         let size = std::mem::size_of::<super::Client>();
         assert!(
-            size <= 432,
+            size <= 440,
             "Client is {size} bytes; keep idle clients cheap"
         );
     }

@@ -176,7 +176,7 @@ impl Thread {
                         Client::new(*adopted, token, self.serials, &self.home, &self.shared);
                     entry.insert(Entry::Client(Box::new(client)));
                     if let Some(Entry::Client(client)) = self.slab.get_mut(token) {
-                        if let Some(socket) = client.socket() {
+                        if let Some(socket) = client.stream() {
                             if let Err(error) = self.home.register(socket, token) {
                                 warn!(%error, "engine: cannot register a client socket");
                             }

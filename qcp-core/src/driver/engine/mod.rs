@@ -26,7 +26,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use std::os::fd::AsRawFd;
 
-use super::io::Socket;
+use super::io::Stream;
 use super::login::LoggedIn;
 use super::server::ServerConn;
 use super::shared::Shared;
@@ -36,8 +36,8 @@ use client::LinkFailure;
 
 /// A logged-in client handed to the engine.
 pub struct Adopted {
-    /// Its socket (still registered, dormant, with async-std's reactor).
-    pub socket: Socket,
+    /// Its connection (the socket still registered, dormant, with async-std's reactor).
+    pub stream: Stream,
     /// What its login left.
     pub login: Box<LoggedIn>,
     /// Dropped when the client's session ends (the shutdown waits for every one).
@@ -125,7 +125,7 @@ impl Loop {
     }
 
     /// Registers `socket` with this thread, edge-triggered, for reading and writing.
-    fn register(&self, socket: &Socket, token: usize) -> std::io::Result<()> {
+    fn register(&self, socket: &impl AsRawFd, token: usize) -> std::io::Result<()> {
         let fd = socket.as_raw_fd();
         self.registry.register(
             &mut SourceFd(&fd),
@@ -135,7 +135,7 @@ impl Loop {
     }
 
     /// Takes `socket` off this thread's registry.
-    fn deregister(&self, socket: &Socket) {
+    fn deregister(&self, socket: &impl AsRawFd) {
         let fd = socket.as_raw_fd();
         let _ = self.registry.deregister(&mut SourceFd(&fd));
     }

@@ -5,12 +5,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::AsyncReadExt;
 use qcp_codec::{Header, Limits, HEADER_LEN};
 
 use crate::arena::{Arena, Chunk, Priority};
 
-use super::socket::Socket;
+use super::stream::Stream;
 use super::{timeout, TimedOut};
 
 /// Why reading a message failed.
@@ -70,8 +69,8 @@ impl Inbox {
         }
     }
 
-    /// Reads more bytes from `socket` (at least one, or an error).
-    pub async fn fill(&mut self, socket: &Socket) -> Result<(), ReadError> {
+    /// Reads more bytes from `stream` (at least one, or an error).
+    pub async fn fill(&mut self, stream: &mut Stream) -> Result<(), ReadError> {
         if self.end == self.chunk.len() {
             if self.start == 0 {
                 return Err(ReadError::TooLarge(self.end));
@@ -80,8 +79,7 @@ impl Inbox {
             self.end -= self.start;
             self.start = 0;
         }
-        let mut reader = socket;
-        let n = reader
+        let n = stream
             .read(&mut self.chunk.bytes_mut()[self.end..])
             .await
             .map_err(ReadError::Io)?;
@@ -95,7 +93,11 @@ impl Inbox {
     /// Reads until one whole tagged message is buffered and returns its header and the
     /// range of its body in [`Inbox::unread`]. Call [`Inbox::consume`] with
     /// `header.frame_len()` when done with it.
-    pub async fn message(&mut self, socket: &Socket, limits: &Limits) -> Result<Header, ReadError> {
+    pub async fn message(
+        &mut self,
+        stream: &mut Stream,
+        limits: &Limits,
+    ) -> Result<Header, ReadError> {
         loop {
             if let Some(header) =
                 Header::parse_limited(self.unread(), limits).map_err(ReadError::Protocol)?
@@ -108,7 +110,7 @@ impl Inbox {
                     return Ok(header);
                 }
             }
-            self.fill(socket).await?;
+            self.fill(stream).await?;
         }
     }
 

@@ -15,10 +15,12 @@ use futures::future::{select, Either};
 mod inbox;
 mod listener;
 mod socket;
+mod stream;
 
 pub use inbox::{Inbox, ReadError};
 pub use listener::Listener;
 pub use socket::*;
+pub use stream::Stream;
 
 /// The operation did not finish in time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -37,6 +37,16 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// Waits until the socket has room for a write (or failed).
+    pub async fn writable(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(socket) => socket.writable().await,
+            Socket::Unix(socket) => socket.writable().await,
+        }
+    }
+}
+
 impl AsFd for Socket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
@@ -251,6 +261,15 @@ pub fn try_write(socket: &Socket, buf: &[u8]) -> io::Result<usize> {
     match socket {
         Socket::Tcp(socket) => Write::write(&mut socket.get_ref(), buf),
         Socket::Unix(socket) => Write::write(&mut socket.get_ref(), buf),
+    }
+}
+
+/// Tries one non-blocking vectored write.
+#[inline]
+pub fn try_write_vectored(socket: &Socket, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    match socket {
+        Socket::Tcp(socket) => Write::write_vectored(&mut socket.get_ref(), bufs),
+        Socket::Unix(socket) => Write::write_vectored(&mut socket.get_ref(), bufs),
     }
 }
 

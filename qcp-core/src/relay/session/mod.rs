@@ -196,9 +196,9 @@ impl<S> Session<S> {
     /// Free space to read `peer`'s next bytes into (a chunk is taken from the arena if none
     /// is held: call this only when the peer has something to say, so an idle client holds
     /// no memory), with the driver's part of the linked server connection (to read from).
-    pub fn read_space(&mut self, peer: Peer, arena: &Arc<Arena>) -> (Space<'_>, Option<&S>) {
+    pub fn read_space(&mut self, peer: Peer, arena: &Arc<Arena>) -> (Space<'_>, Option<&mut S>) {
         let priority = self.priority();
-        let io = self.link.as_deref().map(|link| &link.io);
+        let io = self.link.as_deref_mut().map(|link| &mut link.io);
         let flow = match peer {
             Peer::Client => &mut self.up,
             Peer::Server => &mut self.down,
@@ -250,6 +250,13 @@ impl<S> Session<S> {
             Some(link) => (&link.relay.to_server, self.up.ready()),
             None => (&[], &[]),
         }
+    }
+
+    /// [`Session::server_output`] with the linked connection to write it to (`None` while
+    /// none is linked).
+    pub fn linked_output(&mut self) -> Option<(&mut S, &[u8], &[u8])> {
+        let link = self.link.as_deref_mut()?;
+        Some((&mut link.io, &link.relay.to_server, self.up.ready()))
     }
 
     /// `n` bytes of [`Session::server_output`] were written.

@@ -1,9 +1,9 @@
 //! A client's login driven with scripted client messages: its first packet, each
 //! authentication method (a real SCRAM client against qcp's side), and the refusals.
 
-use qcp_codec::{encode, Header, Limits, ProtocolVersion, Tag, HEADER_LEN};
+use qcp_codec::{encode, Header, Limits, ProtocolVersion, StartupPacket, Tag, HEADER_LEN};
 
-use super::{read_opening, AuthStep, Authenticator, Opening, UserSecrets};
+use super::{read_opening, AuthStep, Authenticator, Opening, TlsOffer, UserSecrets};
 use crate::auth::{ScramClient, ScramCredentials, ScramSecret, Secret};
 use crate::config::AuthMethod;
 use crate::errors::Refusal;
@@ -37,11 +37,92 @@ fn an_encryption_request_is_answered_n() {
     let mut request = Vec::new();
     encode::ssl_request(&mut request);
     let mut out = Vec::new();
-    let (opening, used) = read_opening(&request, &limits(), &mut out)
+    let (opening, used) = read_opening(&request, &limits(), TlsOffer::default(), &mut out)
         .unwrap()
         .unwrap();
     assert!(matches!(opening, Opening::Encryption));
     assert_eq!((used, out.as_slice()), (8, b"N".as_slice()));
+}
+
+const TLS: TlsOffer = TlsOffer {
+    available: true,
+    required: false,
+    encrypted: false,
+};
+
+#[test]
+fn an_ssl_request_is_answered_s_when_tls_is_set_up_and_n_once_encrypted() {
+    let mut request = Vec::new();
+    encode::ssl_request(&mut request);
+    let mut out = Vec::new();
+    let (opening, used) = read_opening(&request, &limits(), TLS, &mut out)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(opening, Opening::StartTls));
+    assert_eq!((used, out.as_slice()), (8, b"S".as_slice()));
+    // A second SSLRequest inside TLS, or a GSSENCRequest, gets N.
+    let encrypted = TlsOffer {
+        encrypted: true,
+        ..TLS
+    };
+    out.clear();
+    let (opening, _) = read_opening(&request, &limits(), encrypted, &mut out)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(opening, Opening::Encryption));
+    assert_eq!(out, b"N");
+    let mut gss = Vec::new();
+    StartupPacket::GssEncRequest.encode(&mut gss).unwrap();
+    out.clear();
+    let (opening, _) = read_opening(&gss, &limits(), TLS, &mut out)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(opening, Opening::Encryption));
+    assert_eq!(out, b"N");
+}
+
+#[test]
+fn a_tls_record_first_is_direct_tls_or_refused() {
+    // The start of a TLS ClientHello record.
+    let hello = [0x16, 0x03, 0x01, 0x00, 0xc8, 0x01];
+    let (opening, used) = read_opening(&hello, &limits(), TLS, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(matches!(opening, Opening::DirectTls));
+    assert_eq!(used, 0, "the handshake's bytes stay for rustls");
+    let error = read_opening(&hello, &limits(), TlsOffer::default(), &mut Vec::new()).unwrap_err();
+    assert_eq!(error.code, "08P01");
+    assert!(
+        error.hint.as_deref().unwrap_or("").contains("client_tls"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn clear_text_start_up_is_refused_when_tls_is_required() {
+    let required = TlsOffer {
+        required: true,
+        ..TLS
+    };
+    let packet = startup(ProtocolVersion::V3_0, &[("user", "u")]);
+    let error = read_opening(&packet, &limits(), required, &mut Vec::new()).unwrap_err();
+    assert_eq!(error.code, "28000");
+    assert!(error.message.contains("client_tls.mode"), "{error:?}");
+    // Encrypted, the same packet goes through; so does a cancel request in clear.
+    let encrypted = TlsOffer {
+        encrypted: true,
+        ..required
+    };
+    let (opening, _) = read_opening(&packet, &limits(), encrypted, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(matches!(opening, Opening::Startup(_)));
+    let mut cancel = Vec::new();
+    encode::cancel_request(&mut cancel, 7, &[1, 2, 3, 4]).unwrap();
+    let (opening, _) = read_opening(&cancel, &limits(), required, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(matches!(opening, Opening::Cancel { .. }));
 }
 
 #[test]
@@ -49,25 +130,29 @@ fn bytes_after_an_encryption_request_are_refused() {
     let mut request = Vec::new();
     encode::ssl_request(&mut request);
     request.extend_from_slice(&startup(ProtocolVersion::V3_0, &[("user", "u")]));
-    let error = read_opening(&request, &limits(), &mut Vec::new()).unwrap_err();
+    let error =
+        read_opening(&request, &limits(), TlsOffer::default(), &mut Vec::new()).unwrap_err();
     assert_eq!(error.code, "08P01");
 }
 
 #[test]
 fn a_partial_packet_needs_more_bytes() {
     let packet = startup(ProtocolVersion::V3_0, &[("user", "u")]);
-    assert!(
-        read_opening(&packet[..packet.len() - 1], &limits(), &mut Vec::new())
-            .unwrap()
-            .is_none()
-    );
+    assert!(read_opening(
+        &packet[..packet.len() - 1],
+        &limits(),
+        TlsOffer::default(),
+        &mut Vec::new()
+    )
+    .unwrap()
+    .is_none());
 }
 
 #[test]
 fn a_cancel_request_carries_its_key() {
     let mut request = Vec::new();
     encode::cancel_request(&mut request, 77, &[1, 2, 3, 4]).unwrap();
-    let (opening, _) = read_opening(&request, &limits(), &mut Vec::new())
+    let (opening, _) = read_opening(&request, &limits(), TlsOffer::default(), &mut Vec::new())
         .unwrap()
         .unwrap();
     match opening {
@@ -86,7 +171,7 @@ fn a_startup_gives_user_database_and_settings() {
             ("options", "-c search_path=s1"),
         ],
     );
-    let (opening, used) = read_opening(&packet, &limits(), &mut Vec::new())
+    let (opening, used) = read_opening(&packet, &limits(), TlsOffer::default(), &mut Vec::new())
         .unwrap()
         .unwrap();
     assert_eq!(used, packet.len());
@@ -116,9 +201,10 @@ fn protocol_3_1_and_pq_options_are_negotiated() {
         ProtocolVersion { major: 3, minor: 1 },
         &[("user", "alice"), ("_pq_.compression", "on")],
     );
-    let (Opening::Startup(startup), _) = read_opening(&packet, &limits(), &mut Vec::new())
-        .unwrap()
-        .unwrap()
+    let (Opening::Startup(startup), _) =
+        read_opening(&packet, &limits(), TlsOffer::default(), &mut Vec::new())
+            .unwrap()
+            .unwrap()
     else {
         panic!("a startup")
     };
@@ -136,13 +222,13 @@ fn protocol_3_1_and_pq_options_are_negotiated() {
 #[test]
 fn a_startup_without_user_or_for_replication_is_refused() {
     let packet = startup(ProtocolVersion::V3_0, &[("database", "d")]);
-    let error = read_opening(&packet, &limits(), &mut Vec::new()).unwrap_err();
+    let error = read_opening(&packet, &limits(), TlsOffer::default(), &mut Vec::new()).unwrap_err();
     assert_eq!(error.code, "28000");
     let packet = startup(
         ProtocolVersion::V3_0,
         &[("user", "u"), ("replication", "database")],
     );
-    let error = read_opening(&packet, &limits(), &mut Vec::new()).unwrap_err();
+    let error = read_opening(&packet, &limits(), TlsOffer::default(), &mut Vec::new()).unwrap_err();
     assert_eq!(error.code, "0A000");
 }
 

@@ -63,11 +63,11 @@ impl Client {
     /// the pool if it is clean (else closed), happen on the async side, which may wait.
     pub(super) fn finish(&mut self, end: End, cx: &mut Context<'_>) {
         self.state = State::Ended;
-        let Some(socket) = self.socket.take() else {
+        let Some(stream) = self.stream.take() else {
             return;
         };
         // Off this thread: whatever happens to the socket now is no client's business here.
-        cx.home.deregister(&socket);
+        cx.home.deregister(&stream);
         cx.shared.clients.unregister(self.handle.pid);
         let clean = self.core.link_is_clean();
         let busy = self.core.link_busy();
@@ -93,7 +93,7 @@ impl Client {
         let finish = Finish {
             shared: Arc::clone(cx.shared),
             entry: Arc::clone(&self.entry),
-            socket,
+            stream,
             last_words,
             conn,
             clean,

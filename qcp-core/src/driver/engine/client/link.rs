@@ -171,13 +171,13 @@ impl Client {
             }
             // Registered with another thread: it moves here (rare: a thread takes another
             // thread's idle connection only when it has none of its own).
-            reg.home.deregister(&conn.io.socket);
+            reg.home.deregister(&conn.io.stream);
         }
         let token = cx.slab.insert(Entry::Server {
             owner: Some(self.token),
             heard: false,
         });
-        if let Err(error) = cx.home.register(&conn.io.socket, token) {
+        if let Err(error) = cx.home.register(&conn.io.stream, token) {
             cx.slab.remove(token);
             return Err(error);
         }

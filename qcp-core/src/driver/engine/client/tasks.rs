@@ -51,11 +51,13 @@ impl OpenTask {
             self.entry.pool.closed(server, Instant::now());
             return Err(LinkFailure::Refused(link_error_fatal(LinkError::Arena)));
         };
+        let tls = shared.tls();
         let context = LoginContext {
             inbox: &mut inbox,
             limit: shared.config.timeouts.server_connect,
             limits: shared.limits,
             scram_cache: &shared.scram_cache,
+            tls: tls.servers.get(server).and_then(Option::as_ref),
         };
         let database = &self.entry.pool.key().database;
         match server::open(
@@ -126,7 +128,7 @@ impl SyncTask {
 pub(super) struct Finish {
     pub(super) shared: Arc<Shared>,
     pub(super) entry: Arc<PoolEntry>,
-    pub(super) socket: Socket,
+    pub(super) stream: Stream,
     pub(super) last_words: Vec<u8>,
     pub(super) conn: Option<Box<ServerConn>>,
     pub(super) clean: bool,
@@ -140,7 +142,7 @@ impl Finish {
         let Finish {
             shared,
             entry,
-            socket,
+            mut stream,
             last_words,
             conn,
             clean,
@@ -149,9 +151,10 @@ impl Finish {
             guard,
         } = self;
         if !last_words.is_empty() {
-            let _ = timeout(Duration::from_secs(1), write_all(&socket, &last_words)).await;
+            let _ = timeout(Duration::from_secs(1), stream.write_all(&last_words)).await;
         }
-        drop(socket);
+        stream.goodbye(&[]);
+        drop(stream);
         if let Some(mut conn) = conn {
             if !clean {
                 // Mid-transaction or mid-result: closing is the only state PostgreSQL
