@@ -60,9 +60,9 @@ pub mod scram_server;
 pub mod secret;
 
 pub use md5::{md5_hash, md5_response, md5_response_from_hash, md5_stored, md5_verify};
-pub use scram::{ScramError, MAX_ITERATIONS, SCRAM_SHA_256};
+pub use scram::{ScramError, MAX_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
 pub use scram_client::{SaltedPasswordCache, ScramClient, ScramCredentials};
-pub use scram_server::{ScramServer, ScramServerOutcome};
+pub use scram_server::{Binding, ScramServer, ScramServerOutcome};
 pub use secret::{ScramSecret, Secret, SecretError, DEFAULT_SCRAM_ITERATIONS};
 
 /// Compares two byte strings in time that depends only on their lengths, not their contents.

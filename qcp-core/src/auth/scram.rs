@@ -11,9 +11,15 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 
 use super::primitives::random_bytes;
 
-/// The SASL mechanism name qcp offers and uses. `SCRAM-SHA-256-PLUS` (channel binding) is
-/// never offered: a proxy cannot forward TLS channel binding.
+/// The SASL mechanism name qcp offers and uses.
 pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+
+/// SCRAM-SHA-256 with channel binding, offered to clients whose connection to qcp is TLS
+/// (the binding is to qcp's own TLS connection, which is what the client can check).
+pub const SCRAM_SHA_256_PLUS: &str = "SCRAM-SHA-256-PLUS";
+
+/// The channel-binding type qcp (and PostgreSQL) support.
+pub const TLS_SERVER_END_POINT: &str = "tls-server-end-point";
 
 /// Largest iteration count qcp accepts from a server when logging in to it; more would let
 /// a server make qcp spin in PBKDF2. 100,000 is the cap the PostgreSQL client libraries
@@ -33,8 +39,12 @@ const MAX_SERVER_ERROR_LEN: usize = 256;
 pub enum ScramError {
     /// The peer's message does not follow RFC 5802's syntax; names what is wrong.
     Malformed(&'static str),
-    /// The client asked for channel binding (`p=` gs2 flag), which qcp does not support.
+    /// The client asked for channel binding (`p=` gs2 flag) where qcp cannot offer it (no
+    /// TLS, or not the `-PLUS` mechanism, or another binding type).
     ChannelBindingNotSupported,
+    /// The client said it could bind but thought qcp could not (`y`), while qcp offered
+    /// `SCRAM-SHA-256-PLUS`: someone may have removed the offer on the way (a downgrade).
+    ChannelBindingDowngrade,
     /// The client-final-message's `c=` does not repeat the client-first-message's gs2 header.
     ChannelBindingMismatch,
     /// The peer used an optional SCRAM feature qcp does not implement; names it.
@@ -62,6 +72,10 @@ impl fmt::Display for ScramError {
             ScramError::ChannelBindingNotSupported => {
                 f.write_str("client requires SCRAM channel binding, but it is not supported")
             }
+            ScramError::ChannelBindingDowngrade => f.write_str(
+                "the client supports SCRAM channel binding but thinks the server does not, \
+                 while qcp offered it",
+            ),
             ScramError::ChannelBindingMismatch => f.write_str(
                 "SCRAM channel-binding attribute does not match the client-first-message",
             ),

@@ -7,8 +7,11 @@
 //! server  SASLFinal             v=<ServerSignature>
 //! ```
 //!
-//! Like PgBouncer, qcp never uses channel binding towards servers (`n,,`) and sends an empty
-//! user name (the server takes the startup packet's). It needs either the password, or the
+//! Over TLS, qcp binds the login to the server's certificate when the server offers
+//! `SCRAM-SHA-256-PLUS` ([`ScramClient::with_channel_binding`], gs2 header
+//! `p=tls-server-end-point,,`), and says `y,,` when it could bind but the server offers no
+//! `-PLUS` ([`ScramClient::could_bind`]), as libpq does. It sends an empty user name (the
+//! server takes the startup packet's). It needs either the password, or the
 //! ClientKey and ServerKey for the server's exact salt and iteration count (pass-through: the
 //! ClientKey recovered from a client's own SCRAM login, see
 //! [`ScramServerOutcome`](super::ScramServerOutcome)). The server's signature is always
@@ -180,6 +183,10 @@ fn derive_keys(password: &[u8], salt: &[u8], iterations: u32) -> ([u8; KEY_LEN],
 pub struct ScramClient {
     credentials: ScramCredentials,
     cache: Option<Arc<SaltedPasswordCache>>,
+    /// The gs2 header: `n,,`, or `p=tls-server-end-point,,` when binding.
+    gs2_header: Vec<u8>,
+    /// What `c=` carries, before base64: the gs2 header, then the binding data if any.
+    binding: Vec<u8>,
     /// `n=,r=<client nonce>`; the nonce is printable and comma-free.
     client_first_bare: Vec<u8>,
     /// Where the nonce starts in `client_first_bare`.
@@ -197,10 +204,8 @@ enum State {
     Done,
 }
 
-/// The gs2 header qcp sends: no channel binding, no authorization identity.
+/// The gs2 header without channel binding or authorization identity.
 const GS2_HEADER: &[u8] = b"n,,";
-/// `c=` + base64 of [`GS2_HEADER`].
-const CHANNEL_BINDING: &[u8] = b"c=biws";
 
 impl ScramClient {
     /// Starts a login with a random client nonce (18 random bytes, base64).
@@ -233,6 +238,8 @@ impl ScramClient {
         ScramClient {
             credentials,
             cache: None,
+            gs2_header: GS2_HEADER.to_vec(),
+            binding: GS2_HEADER.to_vec(),
             client_first_bare,
             nonce_offset,
             state: State::Initial,
@@ -246,9 +253,32 @@ impl ScramClient {
         self
     }
 
-    /// The SASL mechanism to name in SASLInitialResponse: always `SCRAM-SHA-256`.
+    /// Binds the login to the TLS connection whose server certificate has the
+    /// `tls-server-end-point` data `end_point` (SCRAM-SHA-256-PLUS).
+    #[must_use]
+    pub fn with_channel_binding(mut self, end_point: &[u8]) -> ScramClient {
+        self.gs2_header = format!("p={},,", super::scram::TLS_SERVER_END_POINT).into_bytes();
+        self.binding = [self.gs2_header.as_slice(), end_point].concat();
+        self
+    }
+
+    /// Says the client could bind but the server offered no `SCRAM-SHA-256-PLUS` (gs2 `y`):
+    /// a server that did offer it, and sees this, knows the offer was removed on the way.
+    #[must_use]
+    pub fn could_bind(mut self) -> ScramClient {
+        self.gs2_header = b"y,,".to_vec();
+        self.binding = self.gs2_header.clone();
+        self
+    }
+
+    /// The SASL mechanism to name in SASLInitialResponse: `SCRAM-SHA-256`, or
+    /// `SCRAM-SHA-256-PLUS` when binding.
     pub fn mechanism(&self) -> &'static str {
-        super::scram::SCRAM_SHA_256
+        if !self.gs2_header.starts_with(b"p=") {
+            super::scram::SCRAM_SHA_256
+        } else {
+            super::scram::SCRAM_SHA_256_PLUS
+        }
     }
 
     /// The client-first-message, data of SASLInitialResponse: `n,,n=,r=<nonce>`.
@@ -258,7 +288,7 @@ impl ScramClient {
         if let State::Initial = self.state {
             self.state = State::AwaitingServerFirst;
         }
-        [GS2_HEADER, &self.client_first_bare].concat()
+        [self.gs2_header.as_slice(), &self.client_first_bare].concat()
     }
 
     /// Handles the server-first-message (data of AuthenticationSASLContinue) and returns the
@@ -304,7 +334,8 @@ impl ScramClient {
             }
         };
 
-        let mut without_proof = CHANNEL_BINDING.to_vec();
+        let mut without_proof = b"c=".to_vec();
+        without_proof.extend_from_slice(STANDARD.encode(&self.binding).as_bytes());
         without_proof.extend_from_slice(b",r=");
         without_proof.extend_from_slice(nonce);
         let auth_message =

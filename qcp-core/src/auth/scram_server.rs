@@ -9,9 +9,12 @@
 //! qcp     SASLFinal             v=<ServerSignature>
 //! ```
 //!
-//! Only `SCRAM-SHA-256` is offered, never `-PLUS`: the gs2 flags `n` and `y` are accepted and
-//! `p=` (channel binding) is refused. `y` means "I could bind but think you cannot", which is
-//! true of qcp, so accepting it is no downgrade. As in PostgreSQL the `n=` user name is
+//! Channel binding ([`Binding`]): without TLS the gs2 flags `n` and `y` are accepted and `p=`
+//! is refused (`y` means "I could bind but think you cannot", which is true then). Over TLS,
+//! qcp offers `SCRAM-SHA-256-PLUS` too: a client that picks it must send
+//! `p=tls-server-end-point` and, in its final message, `c=` with the hash of qcp's
+//! certificate; a client that picks plain `SCRAM-SHA-256` may send `n`, but not `y` (it would
+//! mean the `-PLUS` offer was lost on the way). As in PostgreSQL the `n=` user name is
 //! ignored: the user is the one of the startup packet.
 //!
 //! A successful exchange also yields the client's ClientKey (ClientProof XOR
@@ -26,23 +29,39 @@ use super::constant_time_eq;
 use super::primitives::{hmac_sha256, sha256, xor, KEY_LEN};
 use super::scram::{
     attribute, attributes, check_extension, decode_array, decode_vec, is_valid_nonce,
-    join_with_commas, random_nonce, ScramError,
+    join_with_commas, random_nonce, ScramError, TLS_SERVER_END_POINT,
 };
 use super::secret::ScramSecret;
+
+/// What channel binding the exchange allows, from the connection and the mechanism the
+/// client picked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Binding {
+    /// No TLS (or qcp's certificate names no hash): `n` or `y`, never `p=`.
+    #[default]
+    Unavailable,
+    /// TLS, and the client picked `SCRAM-SHA-256`: `n` only (`y` is a downgrade).
+    Declined,
+    /// TLS, and the client picked `SCRAM-SHA-256-PLUS`: `p=tls-server-end-point` with this
+    /// certificate hash.
+    Required(Vec<u8>),
+}
 
 /// One SCRAM exchange in which qcp verifies a client. Create one per login attempt.
 pub struct ScramServer {
     secret: ScramSecret,
     /// Printable, comma-free (checked at construction).
     server_nonce: String,
+    binding: Binding,
     state: State,
 }
 
 enum State {
     AwaitingClientFirst,
     AwaitingClientFinal {
-        /// `n,,` or `y,,`: what the client's `c=` must decode to.
-        gs2_header: &'static [u8],
+        /// What the client's `c=` must decode to: its gs2 header, then (when binding) the
+        /// certificate hash.
+        expected_binding: Vec<u8>,
         client_first_bare: Vec<u8>,
         server_first: Vec<u8>,
         /// Client nonce followed by server nonce.
@@ -76,8 +95,14 @@ impl ScramServer {
         ScramServer {
             secret: secret.clone(),
             server_nonce: random_nonce(),
+            binding: Binding::Unavailable,
             state: State::AwaitingClientFirst,
         }
+    }
+
+    /// Sets what channel binding this exchange allows (before the client's first message).
+    pub fn set_binding(&mut self, binding: Binding) {
+        self.binding = binding;
     }
 
     /// Starts an exchange with a given server nonce, for tests and reproducible runs.
@@ -93,6 +118,7 @@ impl ScramServer {
         Ok(ScramServer {
             secret: secret.clone(),
             server_nonce: server_nonce.to_owned(),
+            binding: Binding::Unavailable,
             state: State::AwaitingClientFirst,
         })
     }
@@ -107,9 +133,27 @@ impl ScramServer {
         };
         let ClientFirst {
             gs2_header,
+            flag,
             bare,
             client_nonce,
         } = parse_client_first(client_first)?;
+        let mut expected_binding = gs2_header.to_vec();
+        match (flag, &self.binding) {
+            (Flag::No, Binding::Unavailable | Binding::Declined) => {}
+            (Flag::Yes, Binding::Unavailable) => {}
+            (Flag::Yes, Binding::Declined) => return Err(ScramError::ChannelBindingDowngrade),
+            (Flag::Bind(kind), Binding::Required(end_point))
+                if kind == TLS_SERVER_END_POINT.as_bytes() =>
+            {
+                expected_binding.extend_from_slice(end_point);
+            }
+            (Flag::Bind(_), _) => return Err(ScramError::ChannelBindingNotSupported),
+            (Flag::No | Flag::Yes, Binding::Required(_)) => {
+                return Err(ScramError::Malformed(
+                    "SCRAM-SHA-256-PLUS needs channel binding (gs2 flag p=tls-server-end-point)",
+                ))
+            }
+        }
 
         let mut nonce = client_nonce.to_vec();
         nonce.extend_from_slice(self.server_nonce.as_bytes());
@@ -121,7 +165,7 @@ impl ScramServer {
         server_first.extend_from_slice(self.secret.iterations.to_string().as_bytes());
 
         self.state = State::AwaitingClientFinal {
-            gs2_header,
+            expected_binding,
             client_first_bare: bare.to_vec(),
             server_first: server_first.clone(),
             nonce,
@@ -139,7 +183,7 @@ impl ScramServer {
         client_final: &[u8],
     ) -> Result<ScramServerOutcome, ScramError> {
         let State::AwaitingClientFinal {
-            gs2_header,
+            expected_binding,
             client_first_bare,
             server_first,
             nonce,
@@ -167,7 +211,7 @@ impl ScramServer {
             "client-final-message must start with channel binding (c=)",
         )?;
         let binding = decode_vec(binding, "channel binding (c=) is not valid base64")?;
-        if binding != gs2_header {
+        if !constant_time_eq(&binding, &expected_binding) {
             return Err(ScramError::ChannelBindingMismatch);
         }
         let client_nonce = attribute(
@@ -210,9 +254,22 @@ impl fmt::Debug for ScramServer {
     }
 }
 
+/// The gs2 channel-binding flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flag<'a> {
+    /// `n`: the client does not support channel binding.
+    No,
+    /// `y`: it does, but thinks the server does not.
+    Yes,
+    /// `p=<type>`: it binds with this type.
+    Bind(&'a [u8]),
+}
+
 /// The parts of a client-first-message qcp uses.
 struct ClientFirst<'a> {
-    gs2_header: &'static [u8],
+    /// `n,,`, `y,,` or `p=<type>,,`, verbatim: the start of what `c=` must repeat.
+    gs2_header: &'a [u8],
+    flag: Flag<'a>,
     /// client-first-message-bare, verbatim: it is part of the AuthMessage.
     bare: &'a [u8],
     client_nonce: &'a [u8],
@@ -231,16 +288,21 @@ fn parse_client_first(message: &[u8]) -> Result<ClientFirst<'_>, ScramError> {
             "client-first-message lacks the gs2 header",
         ));
     };
-    let gs2_header: &'static [u8] = match flag {
-        b"n" => b"n,,",
-        b"y" => b"y,,",
-        f if f.starts_with(b"p=") => return Err(ScramError::ChannelBindingNotSupported),
-        _ => {
-            return Err(ScramError::Malformed(
-                "gs2 channel-binding flag must be n, y or p=",
-            ))
-        }
+    let flag = match flag {
+        b"n" => Flag::No,
+        b"y" => Flag::Yes,
+        f => match f.strip_prefix(b"p=") {
+            Some(kind) => Flag::Bind(kind),
+            None => {
+                return Err(ScramError::Malformed(
+                    "gs2 channel-binding flag must be n, y or p=",
+                ))
+            }
+        },
     };
+    // The gs2 header is the flag, the (empty) authzid and their two commas.
+    let header_len = message.len().saturating_sub(bare.len());
+    let gs2_header = message.get(..header_len).unwrap_or_default();
     if !authzid.is_empty() {
         return Err(if authzid.starts_with(b"a=") {
             ScramError::Unsupported("authorization identity (a=)")
@@ -272,6 +334,7 @@ fn parse_client_first(message: &[u8]) -> Result<ClientFirst<'_>, ScramError> {
     attrs.try_for_each(check_extension)?;
     Ok(ClientFirst {
         gs2_header,
+        flag,
         bare,
         client_nonce,
     })

@@ -121,12 +121,17 @@ pub async fn start(
     });
     let method = shared.config.auth_method;
     let unknown_gets_scram = method == AuthMethod::Md5 && mostly_scram_secrets(shared);
+    // Channel binding is to qcp's own TLS connection with the client.
+    let end_point = client_tls
+        .filter(|_| offer.encrypted)
+        .and_then(|side| side.end_point.as_deref());
     let (mut auth, mut step) = Authenticator::start(
         method,
         &user,
         known,
         &shared.mock_key,
         unknown_gets_scram,
+        end_point,
         &mut out,
     );
     let client_key = loop {

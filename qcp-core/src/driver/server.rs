@@ -219,6 +219,9 @@ async fn login(
         Arc::clone(scram_cache),
         &mut out,
     )?;
+    if let Some(end_point) = stream.peer_end_point() {
+        login.bind_to(end_point);
+    }
     stream.write_all(&out).await.map_err(ServerError::Connect)?;
     loop {
         let header = inbox.message(&mut stream, &limits).await?;

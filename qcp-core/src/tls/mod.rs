@@ -28,8 +28,11 @@ use rustls::{ClientConfig, ServerConfig};
 
 use crate::config::{ClientTls, ClientTlsMode, Config, Endpoint, ServerTls, ServerTlsMode};
 
+mod binding;
 mod files;
 mod verify;
+
+pub use binding::server_end_point;
 
 /// The ALPN protocol name PostgreSQL servers and clients use (required for direct TLS).
 pub const ALPN_POSTGRESQL: &[u8] = b"postgresql";
@@ -70,6 +73,9 @@ pub struct ClientSide {
     pub mode: ClientTlsMode,
     /// The rustls configuration every client handshake uses.
     pub config: Arc<ServerConfig>,
+    /// SCRAM channel-binding data for qcp's certificate (`None`: its signature algorithm
+    /// names no hash, so SCRAM-SHA-256-PLUS is not offered).
+    pub end_point: Option<Vec<u8>>,
 }
 
 /// TLS towards one server, when its `tls.mode` is not `disable`.
@@ -124,6 +130,7 @@ fn client_side(
         return Ok(None);
     }
     let chain = files::certificates("client_tls.cert", cert)?;
+    let end_point = chain.first().and_then(|leaf| server_end_point(leaf));
     let private_key = files::private_key("client_tls.key", key)?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(provider))
         .with_protocol_versions(&[&TLS13, &TLS12])
@@ -156,6 +163,7 @@ fn client_side(
     Ok(Some(ClientSide {
         mode: tls.mode,
         config: Arc::new(config),
+        end_point,
     }))
 }
 

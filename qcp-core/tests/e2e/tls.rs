@@ -460,3 +460,37 @@ async fn mode_disable_keeps_the_server_connection_in_clear_text() {
         .expect("query");
     assert!(!row.get::<_, bool>(0), "mode disable sends no SSLRequest");
 }
+
+#[tokio::test]
+async fn scram_channel_binding_is_offered_over_tls_and_required_by_libpq() {
+    let pki = Pki::new();
+    let qcp = Setup::smart()
+        .extra(&pki.client_tls("prefer", false))
+        .start();
+    // libpq with channel_binding=require picks SCRAM-SHA-256-PLUS and binds to qcp's
+    // certificate (it fails by itself if the server does not offer binding).
+    let mut bind = verify_full(&pki);
+    bind.push(("PGCHANNELBINDING", "require".to_owned()));
+    let (ok, out, err) = psql_tls(&qcp, &bind, "SELECT 'bound'").await;
+    assert!(ok, "channel_binding=require through qcp: {err}");
+    assert_eq!(out.trim(), "bound");
+
+    // In clear text there is nothing to bind to: libpq refuses by itself.
+    let clear = [
+        ("PGSSLMODE", "disable".to_owned()),
+        ("PGCHANNELBINDING", "require".to_owned()),
+    ];
+    let (ok, _, err) = psql_tls(&qcp, &clear, "SELECT 1").await;
+    assert!(!ok, "no binding without TLS");
+    assert!(err.contains("channel binding"), "{err}");
+
+    // A wrong password is still refused with binding.
+    let mut wrong = bind.clone();
+    wrong.push(("PGPASSWORD", "not-the-password".to_owned()));
+    let (ok, _, err) = psql_tls(&qcp, &wrong, "SELECT 1").await;
+    assert!(!ok);
+    assert!(err.contains("password authentication failed"), "{err}");
+
+    // (tokio-postgres-rustls 0.13 cannot bind: it decodes the certificate as a
+    // TBSCertificate, fails, and offers no binding data; so only libpq is checked here.)
+}

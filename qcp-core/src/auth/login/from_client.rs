@@ -5,7 +5,10 @@
 use qcp_codec::auth::{PasswordMessage, SaslInitialResponse, SaslResponse};
 use qcp_codec::{encode, Limits, ProtocolVersion, StartupPacket, Tag, TransactionStatus};
 
-use crate::auth::{md5_verify, ScramError, ScramSecret, ScramServer, Secret, SCRAM_SHA_256};
+use crate::auth::{
+    md5_verify, Binding, ScramError, ScramSecret, ScramServer, Secret, SCRAM_SHA_256,
+    SCRAM_SHA_256_PLUS,
+};
 use crate::config::AuthMethod;
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::relay::params::parse_options;
@@ -249,6 +252,8 @@ enum AuthState {
     ScramFirst {
         server: ScramServer,
         known: bool,
+        /// The channel-binding data of qcp's TLS certificate, when the client is on TLS.
+        end_point: Option<Vec<u8>>,
     },
     ScramFinal {
         server: ScramServer,
@@ -265,13 +270,16 @@ impl Authenticator {
     /// Starts authenticating `user` with `method`. `known` is what qcp knows of the user
     /// (`None`: not configured); `mock_key` makes a believable SCRAM exchange for unknown
     /// users; `unknown_gets_scram` says which challenge an unknown user gets under md5 (the
-    /// one most configured users get). The first request goes to `out`.
+    /// one most configured users get); `end_point` is the channel-binding data of qcp's
+    /// certificate when the client is on TLS (SCRAM-SHA-256-PLUS is offered then). The first
+    /// request goes to `out`.
     pub fn start(
         method: AuthMethod,
         user: &str,
         known: Option<UserSecrets<'_>>,
         mock_key: &[u8],
         unknown_gets_scram: bool,
+        end_point: Option<&[u8]>,
         out: &mut Vec<u8>,
     ) -> (Authenticator, AuthStep) {
         let over = |step| {
@@ -298,10 +306,15 @@ impl Authenticator {
                 Some(verifier) => ScramServer::new(verifier),
                 None => ScramServer::new(&ScramSecret::mock(user, mock_key)),
             };
-            let _ = encode::authentication_sasl(out, &[SCRAM_SHA_256]);
+            // As PostgreSQL: -PLUS first, for clients that pick the first they support.
+            let _ = match end_point {
+                Some(_) => encode::authentication_sasl(out, &[SCRAM_SHA_256_PLUS, SCRAM_SHA_256]),
+                None => encode::authentication_sasl(out, &[SCRAM_SHA_256]),
+            };
             AuthState::ScramFirst {
                 server,
                 known: verifier.is_some(),
+                end_point: end_point.map(<[u8]>::to_vec),
             }
         } else {
             let salt: [u8; 4] = rand::random();
@@ -335,15 +348,28 @@ impl Authenticator {
             .into());
         }
         match std::mem::replace(&mut self.state, AuthState::Over) {
-            AuthState::ScramFirst { mut server, known } => {
+            AuthState::ScramFirst {
+                mut server,
+                known,
+                end_point,
+            } => {
                 let initial = SaslInitialResponse::decode(body)
                     .map_err(|e| protocol_violation(e.to_string()))?;
-                if initial.mechanism() != SCRAM_SHA_256.as_bytes() {
-                    return Err(protocol_violation(
-                        "client selected an invalid SASL authentication mechanism",
-                    )
-                    .into());
-                }
+                let mechanism = initial.mechanism();
+                let binding = match end_point {
+                    Some(end_point) if mechanism == SCRAM_SHA_256_PLUS.as_bytes() => {
+                        Binding::Required(end_point)
+                    }
+                    Some(_) if mechanism == SCRAM_SHA_256.as_bytes() => Binding::Declined,
+                    None if mechanism == SCRAM_SHA_256.as_bytes() => Binding::Unavailable,
+                    _ => {
+                        return Err(protocol_violation(
+                            "client selected an invalid SASL authentication mechanism",
+                        )
+                        .into())
+                    }
+                };
+                server.set_binding(binding);
                 let first = initial
                     .data()
                     .ok_or_else(|| protocol_violation("SASLInitialResponse without data"))?;
@@ -412,9 +438,14 @@ fn scram_protocol_error(error: ScramError) -> PgError {
     match error {
         ScramError::ChannelBindingNotSupported => PgError::fatal(
             sqlstate::FEATURE_NOT_SUPPORTED,
-            "qcp does not support SCRAM channel binding",
+            "SCRAM channel binding needs TLS and SCRAM-SHA-256-PLUS with tls-server-end-point",
         )
-        .with_hint("connect with channel_binding=disable (or prefer)"),
+        .with_hint("connect with sslmode=require (qcp's client_tls) to bind, or with channel_binding=disable"),
+        ScramError::ChannelBindingDowngrade => {
+            protocol_violation("SCRAM channel binding negotiation error").with_hint(
+                "the client supports channel binding but thinks qcp does not; something between them may have removed qcp's SCRAM-SHA-256-PLUS offer",
+            )
+        }
         other => protocol_violation(format!("malformed SCRAM message: {other}")),
     }
 }

@@ -13,7 +13,7 @@ use qcp_codec::{encode, BackendMessage, ProtocolVersion, Tag};
 
 use crate::auth::{
     md5_response, md5_response_from_hash, SaltedPasswordCache, ScramClient, ScramCredentials,
-    SCRAM_SHA_256,
+    SCRAM_SHA_256, SCRAM_SHA_256_PLUS,
 };
 use crate::relay::params::Params;
 
@@ -76,6 +76,8 @@ pub struct ServerLogin {
     credentials: Arc<Credentials>,
     cache: Arc<SaltedPasswordCache>,
     scram: Option<ScramClient>,
+    /// The channel-binding data of the server's TLS certificate, when on TLS.
+    end_point: Option<Vec<u8>>,
     done: LoggedIn,
 }
 
@@ -97,8 +99,16 @@ impl ServerLogin {
             credentials,
             cache,
             scram: None,
+            end_point: None,
             done: LoggedIn::default(),
         })
+    }
+
+    /// The connection is TLS and the server's certificate has the `tls-server-end-point`
+    /// data `end_point`: a SCRAM login binds to it when the server offers
+    /// SCRAM-SHA-256-PLUS.
+    pub fn bind_to(&mut self, end_point: Vec<u8>) {
+        self.end_point = Some(end_point);
     }
 
     /// One whole message from the server (`frame` is all of it, header included); what to
@@ -181,8 +191,16 @@ impl ServerLogin {
                 };
                 let mut client =
                     ScramClient::new(scram_credentials).with_cache(Arc::clone(&self.cache));
+                let plus = mechanisms
+                    .iter()
+                    .any(|m| m == SCRAM_SHA_256_PLUS.as_bytes());
+                client = match (&self.end_point, plus) {
+                    (Some(end_point), true) => client.with_channel_binding(end_point),
+                    (Some(_), false) => client.could_bind(),
+                    (None, _) => client,
+                };
                 let first = client.client_first();
-                encode::sasl_initial_response(out, SCRAM_SHA_256, Some(&first))
+                encode::sasl_initial_response(out, client.mechanism(), Some(&first))
                     .map_err(encode_error)?;
                 self.scram = Some(client);
                 Ok(())

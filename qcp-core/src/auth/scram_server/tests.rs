@@ -348,3 +348,71 @@ fn mutations_never_panic() {
         }
     }
 }
+
+/// A full exchange between qcp's SCRAM client and server with `binding` on the server side
+/// and, on the client side, channel binding to `client_end_point` (or none).
+fn bound_exchange(binding: Binding, client_end_point: Option<&[u8]>) -> Result<(), ScramError> {
+    let secret = ScramSecret::from_password("pencil", &rfc_salt(), 4096);
+    let mut server = ScramServer::new(&secret);
+    server.set_binding(binding);
+    let mut client =
+        crate::auth::ScramClient::new(crate::auth::ScramCredentials::Password("pencil".into()));
+    if let Some(end_point) = client_end_point {
+        client = client.with_channel_binding(end_point);
+    }
+    let server_first = server.handle_client_first(&client.client_first())?;
+    let client_final = client.handle_server_first(&server_first)?;
+    let outcome = server.handle_client_final(&client_final)?;
+    client.handle_server_final(&outcome.server_final)
+}
+
+#[test]
+fn channel_binding_to_the_certificate_hash() {
+    let hash = [7u8; 32];
+    // -PLUS, bound to the right certificate.
+    assert_eq!(
+        bound_exchange(Binding::Required(hash.to_vec()), Some(&hash)),
+        Ok(())
+    );
+    // Bound to another certificate (a man in the middle): refused.
+    assert_eq!(
+        bound_exchange(Binding::Required(hash.to_vec()), Some(&[8u8; 32])),
+        Err(ScramError::ChannelBindingMismatch)
+    );
+    // -PLUS chosen, but no binding sent.
+    assert!(matches!(
+        bound_exchange(Binding::Required(hash.to_vec()), None),
+        Err(ScramError::Malformed(_))
+    ));
+    // Plain SCRAM over TLS without binding is fine; binding without TLS is not offered.
+    assert_eq!(bound_exchange(Binding::Declined, None), Ok(()));
+    assert_eq!(
+        bound_exchange(Binding::Unavailable, Some(&hash)),
+        Err(ScramError::ChannelBindingNotSupported)
+    );
+    assert_eq!(
+        bound_exchange(Binding::Declined, Some(&hash)),
+        Err(ScramError::ChannelBindingNotSupported)
+    );
+}
+
+#[test]
+fn a_client_that_thinks_binding_is_unavailable_is_refused_over_tls() {
+    let secret = ScramSecret::from_password("pencil", &rfc_salt(), 4096);
+    let mut server = ScramServer::new(&secret);
+    server.set_binding(Binding::Declined);
+    assert_eq!(
+        server.handle_client_first(b"y,,n=,r=abc"),
+        Err(ScramError::ChannelBindingDowngrade)
+    );
+    // Without TLS, `y` is simply true.
+    let mut server = ScramServer::new(&secret);
+    assert!(server.handle_client_first(b"y,,n=,r=abc").is_ok());
+    // Another binding type than tls-server-end-point.
+    let mut server = ScramServer::new(&secret);
+    server.set_binding(Binding::Required(vec![1; 32]));
+    assert_eq!(
+        server.handle_client_first(b"p=tls-unique,,n=,r=abc"),
+        Err(ScramError::ChannelBindingNotSupported)
+    );
+}

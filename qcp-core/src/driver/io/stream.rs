@@ -67,6 +67,13 @@ impl Stream {
         self.tls.as_ref().and_then(|tls| tls.alpn_protocol())
     }
 
+    /// The SCRAM `tls-server-end-point` data of the peer's certificate (a server's), when
+    /// on TLS and its signature algorithm names a hash.
+    pub fn peer_end_point(&self) -> Option<Vec<u8>> {
+        let certificates = self.tls.as_ref()?.peer_certificates()?;
+        crate::tls::server_end_point(certificates.first()?)
+    }
+
     /// Accepts a TLS handshake from a client; `already` holds bytes of it already read (a
     /// direct TLS connection's first bytes).
     pub async fn accept_tls(

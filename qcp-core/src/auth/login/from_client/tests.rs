@@ -235,7 +235,7 @@ fn a_startup_without_user_or_for_replication_is_refused() {
 #[test]
 fn trust_needs_no_message() {
     let mut out = Vec::new();
-    let (_, step) = Authenticator::start(AuthMethod::Trust, "u", None, b"k", false, &mut out);
+    let (_, step) = Authenticator::start(AuthMethod::Trust, "u", None, b"k", false, None, &mut out);
     assert_eq!(step, AuthStep::Done(None));
     assert!(out.is_empty());
 }
@@ -247,8 +247,15 @@ fn md5_login(password: &str) -> Result<AuthStep, Refusal> {
         secret: Some(&secret),
     };
     let mut out = Vec::new();
-    let (mut auth, step) =
-        Authenticator::start(AuthMethod::Md5, "bob", Some(known), b"k", false, &mut out);
+    let (mut auth, step) = Authenticator::start(
+        AuthMethod::Md5,
+        "bob",
+        Some(known),
+        b"k",
+        false,
+        None,
+        &mut out,
+    );
     assert_eq!(step, AuthStep::Continue);
     let request = body(&out, Tag::AUTHENTICATION);
     let salt: [u8; 4] = request[4..8].try_into().unwrap();
@@ -277,6 +284,7 @@ fn scram_login(known: Option<UserSecrets<'_>>, password: &str) -> Result<AuthSte
         known,
         b"mock",
         false,
+        None,
         &mut out,
     );
     assert_eq!(step, AuthStep::Continue);
@@ -333,8 +341,15 @@ fn an_unknown_user_runs_a_whole_mock_exchange_and_fails_like_a_wrong_password() 
 #[test]
 fn a_message_that_is_not_a_password_message_is_a_protocol_violation() {
     let mut out = Vec::new();
-    let (mut auth, _) =
-        Authenticator::start(AuthMethod::ScramSha256, "u", None, b"k", false, &mut out);
+    let (mut auth, _) = Authenticator::start(
+        AuthMethod::ScramSha256,
+        "u",
+        None,
+        b"k",
+        false,
+        None,
+        &mut out,
+    );
     let refusal = auth
         .message(Tag::QUERY, b"SELECT 1\0", &mut out)
         .unwrap_err();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use qcp_codec::{encode, Header, Tag, TransactionStatus, HEADER_LEN};
 
 use super::{Credentials, LoginError, ServerLogin};
-use crate::auth::{SaltedPasswordCache, ScramSecret, ScramServer};
+use crate::auth::{Binding, SaltedPasswordCache, ScramSecret, ScramServer};
 
 fn credentials(password: Option<&str>) -> Arc<Credentials> {
     Arc::new(Credentials {
@@ -155,6 +155,61 @@ fn scram_runs_to_the_end_against_a_scram_server() {
     rest.extend_from_slice(&ready());
     let (_, outcome) = feed(&mut login, &rest);
     assert!(outcome.unwrap().is_some(), "logged in");
+}
+
+/// A SCRAM login over TLS (`end_point` set on the login) against a server that offers
+/// `mechanisms` and expects `binding`; returns the mechanism qcp picked and the outcome.
+fn bound_login(mechanisms: &[&str], binding: Binding) -> (String, Result<(), String>) {
+    let secret = ScramSecret::generate("secret");
+    let mut server = ScramServer::new(&secret);
+    server.set_binding(binding);
+    let (mut login, _) = start(credentials(Some("secret")));
+    login.bind_to(vec![5; 32]);
+    let (out, _) = feed(
+        &mut login,
+        &msg(|o| encode::authentication_sasl(o, mechanisms).unwrap()),
+    );
+    let header = Header::parse(&out).unwrap().unwrap();
+    let body = &out[HEADER_LEN..header.frame_len()];
+    let name_len = body.iter().position(|&b| b == 0).unwrap();
+    let mechanism = String::from_utf8_lossy(&body[..name_len]).into_owned();
+    let first = &body[name_len + 1 + 4..];
+    let server_first = match server.handle_client_first(first) {
+        Ok(server_first) => server_first,
+        Err(error) => return (mechanism, Err(error.to_string())),
+    };
+    let (out, _) = feed(
+        &mut login,
+        &msg(|o| encode::authentication_sasl_continue(o, &server_first).unwrap()),
+    );
+    let header = Header::parse(&out).unwrap().unwrap();
+    let outcome = server
+        .handle_client_final(&out[HEADER_LEN..header.frame_len()])
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    (mechanism, outcome)
+}
+
+#[test]
+fn over_tls_qcp_binds_when_the_server_offers_plus() {
+    let (mechanism, outcome) = bound_login(
+        &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"],
+        Binding::Required(vec![5; 32]),
+    );
+    assert_eq!(mechanism, "SCRAM-SHA-256-PLUS");
+    assert_eq!(outcome, Ok(()));
+    // Bound to what qcp saw: a server with another certificate (a man in the middle)
+    // refuses the proof.
+    let (_, outcome) = bound_login(
+        &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"],
+        Binding::Required(vec![6; 32]),
+    );
+    assert!(outcome.is_err());
+    // No -PLUS offered: plain SCRAM with `y` (qcp could bind), which a server without
+    // binding accepts.
+    let (mechanism, outcome) = bound_login(&["SCRAM-SHA-256"], Binding::Unavailable);
+    assert_eq!(mechanism, "SCRAM-SHA-256");
+    assert_eq!(outcome, Ok(()));
 }
 
 #[test]
