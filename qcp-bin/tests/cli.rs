@@ -506,6 +506,19 @@ async fn sigterm_stops_a_running_qcp() {
     drop(db);
 }
 
+/// SIGHUP reads the TLS files again and qcp goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reads_the_tls_files_again_and_qcp_goes_on() {
+    let qcp = start_qcp("").await;
+    let pid = qcp.child.id().expect("qcp runs").to_string();
+    let kill = run("kill", &["-HUP", &pid]).await;
+    assert!(kill.status.success(), "{}", kill.stderr);
+    qcp.log_line(&["SIGHUP", "read again"]).await;
+    let (db, _connection) = client(&qcp.conninfo("qcp_scram", "scram-pass")).await;
+    db.simple_query("SELECT 1").await.expect("qcp still serves");
+    assert!(qcp.status().await.contains("listening_address"));
+}
+
 /// The log file of a real qcp: one span per client (address, user, database); connect,
 /// login and disconnect (with duration and reason) at Info; refused clients and failed server
 /// logins at Warn.

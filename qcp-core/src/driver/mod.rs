@@ -126,9 +126,16 @@ impl Instance {
         let _ = self.stopped.recv_blocking();
     }
 
-    /// Arranges for SIGINT and SIGTERM to shut this instance down gracefully.
+    /// Arranges for SIGINT and SIGTERM to shut this instance down gracefully, and for SIGHUP
+    /// to read the TLS certificates and keys again.
     pub fn stop_on_signals(&self) -> std::io::Result<()> {
         stop_on_signals(Arc::clone(&self.shared))
+    }
+
+    /// Reads the TLS certificates and keys again (what SIGHUP does): new connections use
+    /// them, existing ones keep theirs. On an error the previous ones stay in use.
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        self.shared.reload_tls()
     }
 }
 

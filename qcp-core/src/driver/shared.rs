@@ -159,6 +159,14 @@ impl Shared {
         })
     }
 
+    /// Reads the TLS files again; on success new connections use them (existing ones keep
+    /// their own), on an error the previous ones stay.
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        let setup = TlsSetup::load(&self.config)?;
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(setup);
+        Ok(())
+    }
+
     /// The TLS configurations new connections use.
     pub fn tls(&self) -> Arc<TlsSetup> {
         Arc::clone(&self.tls.read().unwrap_or_else(|p| p.into_inner()))

@@ -494,3 +494,52 @@ async fn scram_channel_binding_is_offered_over_tls_and_required_by_libpq() {
     // (tokio-postgres-rustls 0.13 cannot bind: it decodes the certificate as a
     // TBSCertificate, fails, and offers no binding data; so only libpq is checked here.)
 }
+
+#[tokio::test]
+async fn certificates_read_again_serve_new_connections_and_a_bad_file_keeps_the_old_ones() {
+    let first = Pki::new();
+    let qcp = Setup::smart()
+        .extra(&first.client_tls("require", false))
+        .start();
+    // A client connected before the certificate changes.
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(first.rustls_client(&[]));
+    let conninfo = format!(
+        "host=localhost hostaddr=127.0.0.1 port={} user={} password={} dbname={DATABASE} sslmode=require",
+        qcp.addr.port(),
+        SCRAM_USER.0,
+        SCRAM_USER.1
+    );
+    let (before, connection) = tokio_postgres::connect(&conninfo, tls)
+        .await
+        .expect("TLS connect");
+    tokio::spawn(connection);
+
+    // The files are replaced (a certificate renewed by another authority) and read again.
+    let second = Pki::new();
+    std::fs::copy(&second.cert, &first.cert).expect("replace the certificate");
+    std::fs::copy(&second.key, &first.key).expect("replace the key");
+    qcp.reload_tls().expect("the new files are good");
+    let (ok, out, err) = psql_tls(&qcp, &verify_full(&second), "SELECT 'new'").await;
+    assert!(
+        ok && out.trim() == "new",
+        "the new certificate serves new clients: {err}"
+    );
+    let (ok, _, _) = psql_tls(&qcp, &verify_full(&first), "SELECT 1").await;
+    assert!(!ok, "the old certificate is no longer shown");
+    // The connection made before keeps going.
+    let row = before
+        .query_one("SELECT 7", &[])
+        .await
+        .expect("old connection");
+    assert_eq!(row.get::<_, i32>(0), 7);
+
+    // A broken key file: the reload fails, naming the setting, and the previous files stay.
+    std::fs::write(&first.key, "not a key").expect("break the key");
+    let error = qcp.reload_tls().expect_err("a broken key is refused");
+    assert_eq!(error.setting, "client_tls.key", "{error}");
+    let (ok, out, err) = psql_tls(&qcp, &verify_full(&second), "SELECT 'kept'").await;
+    assert!(
+        ok && out.trim() == "kept",
+        "the previous certificate stays: {err}"
+    );
+}

@@ -197,6 +197,11 @@ impl Qcp {
         self.instance.as_ref().expect("running").status()
     }
 
+    /// Reads the TLS files again, as SIGHUP does.
+    pub fn reload_tls(&self) -> Result<(), qcp_core::tls::TlsError> {
+        self.instance.as_ref().expect("running").reload_tls()
+    }
+
     /// Starts a graceful shutdown and waits for the instance to stop (bounded).
     pub fn stop(&mut self) {
         if let Some(instance) = self.instance.take() {
