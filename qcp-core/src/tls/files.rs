@@ -35,6 +35,41 @@ pub(super) fn certificates(
     Ok(certificates)
 }
 
+/// Refuses a leaf certificate (`der`, from `path`) that expired or is not valid yet: clients
+/// would refuse it anyway, with a message far from its cause.
+pub(super) fn check_validity(setting: &str, path: &Path, der: &[u8]) -> Result<(), TlsError> {
+    use x509_cert::der::Decode;
+    let Ok(certificate) = x509_cert::Certificate::from_der(der) else {
+        // rustls checks the certificate's form where it matters; only the dates are ours.
+        return Ok(());
+    };
+    let validity = certificate.tbs_certificate.validity;
+    let now = std::time::SystemTime::now();
+    if validity.not_after.to_system_time() < now {
+        return Err(TlsError::new(
+            setting,
+            format!(
+                "the certificate in {} expired on {}",
+                path.display(),
+                validity.not_after
+            ),
+            "Renew it (and its key if needed), then restart qcp or send it SIGHUP.",
+        ));
+    }
+    if validity.not_before.to_system_time() > now {
+        return Err(TlsError::new(
+            setting,
+            format!(
+                "the certificate in {} is not valid before {}",
+                path.display(),
+                validity.not_before
+            ),
+            "Check the machine's clock, or use a certificate that is valid now.",
+        ));
+    }
+    Ok(())
+}
+
 /// The private key in the PEM file `path` (setting `setting`).
 pub(super) fn private_key(setting: &str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|error| {

@@ -130,6 +130,9 @@ fn client_side(
         return Ok(None);
     }
     let chain = files::certificates("client_tls.cert", cert)?;
+    if let Some(leaf) = chain.first() {
+        files::check_validity("client_tls.cert", cert, leaf)?;
+    }
     let end_point = chain.first().and_then(|leaf| server_end_point(leaf));
     let private_key = files::private_key("client_tls.key", key)?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(provider))
@@ -221,6 +224,9 @@ fn server_side(
     let mut config = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
             let chain = files::certificates(&at("cert"), cert)?;
+            if let Some(leaf) = chain.first() {
+                files::check_validity(&at("cert"), cert, leaf)?;
+            }
             let private_key = files::private_key(&at("key"), key)?;
             builder
                 .with_client_auth_cert(chain, private_key)

@@ -157,3 +157,23 @@ fn host_names_come_out_of_addresses() {
     assert_eq!(host_of("[::1]:5432"), "::1");
     assert_eq!(host_of("10.0.0.1:5432"), "10.0.0.1");
 }
+
+#[test]
+fn an_expired_certificate_is_named_with_its_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("old.crt"), dir.path().join("old.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let error = refused(&format!(
+        "servers: [{{address: 127.0.0.1:5432}}]\nclient_tls: {{cert: {}, key: {}}}\n",
+        cert_path.display(),
+        key_path.display()
+    ));
+    assert_eq!(error.setting(), Some("client_tls.cert"));
+    assert!(error.message().contains("expired on 2021-01-01"), "{error}");
+}

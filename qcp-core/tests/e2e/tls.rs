@@ -543,3 +543,39 @@ async fn certificates_read_again_serve_new_connections_and_a_bad_file_keeps_the_
         "the previous certificate stays: {err}"
     );
 }
+
+#[tokio::test]
+async fn require_fails_clearly_when_the_server_declines_tls_and_prefer_goes_on_in_clear() {
+    // The "server" is another qcp without TLS for clients: it answers the SSLRequest `N`.
+    let inner = Setup::smart().start();
+    let behind = |mode: &str| {
+        Setup {
+            servers: Vec::new(),
+            ..Setup::smart()
+        }
+        .extra(&format!(
+            "  - address: {}\n    pool_size: 2\n    tls: {{mode: {mode}}}\n",
+            inner.addr
+        ))
+        .start()
+    };
+    let strict = behind("require");
+    let error = connect(&strict.conninfo(SCRAM_USER.0, SCRAM_USER.1, DATABASE))
+        .await
+        .expect_err("require must not fall back to clear text");
+    assert_eq!(sqlstate_of(&error).as_deref(), Some("08006"), "{error}");
+    let text = format!("{error:?}");
+    assert!(
+        text.contains("does not accept TLS") && text.contains("require"),
+        "{text}"
+    );
+
+    let lenient = behind("prefer");
+    let row = lenient
+        .client()
+        .await
+        .query_one("SELECT 11", &[])
+        .await
+        .expect("prefer goes on in clear text");
+    assert_eq!(row.get::<_, i32>(0), 11);
+}
