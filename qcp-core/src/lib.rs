@@ -19,4 +19,7 @@ pub mod pool;
 pub mod relay;
 pub mod tls;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use driver::{start, Instance, LocalAddr, StartError};
