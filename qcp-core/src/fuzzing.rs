@@ -211,6 +211,78 @@ pub fn fuzz_server_login(data: &[u8]) {
     }
 }
 
+/// One client's relay session (`relay::session`, Smart or Session mode) driven by the test
+/// harness: after the first byte (mode, pool, arena and I/O sizes), records of
+/// `[what][length][bytes]`: the client sends, the linked server sends, a backend frees up, the
+/// waiting request is cancelled, the client or the server closes. No panic, no endless loop
+/// (the harness fails after 10,000 steps without rest), no release while unlinked.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn fuzz_session(data: &[u8]) {
+    use crate::relay::session::harness::Harness;
+    let Some((&variant, mut rest)) = data.split_first() else {
+        return;
+    };
+    let smart = variant & 1 != 0;
+    let backends = 1 + u32::from((variant >> 1) & 1);
+    let chunk_size = 1024 << ((variant >> 2) & 3);
+    let chunks = 2 + usize::from((variant >> 4) & 3);
+    let mut harness = Harness::with_arena(smart, backends, arena(chunk_size, chunks));
+    if variant & 0x40 != 0 {
+        harness.io_limit = 7;
+    }
+    let mut freed = 100;
+    while let [what, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (bytes, tail) = tail.split_at(n);
+        rest = tail;
+        if harness.ended {
+            return;
+        }
+        match what % 6 {
+            0 => {
+                harness.client(bytes);
+            }
+            1 if harness.linked().is_some() => {
+                harness.server(bytes);
+            }
+            2 if harness.waiting.is_some() => {
+                freed += 1;
+                harness.backend_freed(freed);
+            }
+            3 if harness.waiting.is_some() => harness.cancel_waiting(),
+            4 => {
+                harness.client_closed = true;
+                harness.run();
+            }
+            5 if harness.linked().is_some() => {
+                harness.server_closed = true;
+                harness.run();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An arena of `chunks` chunks of `chunk_size` bytes, made once per process: an arena is
+/// never freed (it is the process's traffic memory), so each execution must not make one.
+/// Every chunk is back when a session's harness is dropped.
+#[cfg(any(test, feature = "fuzzing"))]
+fn arena(chunk_size: usize, chunks: usize) -> Arc<crate::arena::Arena> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static ARENAS: OnceLock<Mutex<HashMap<(usize, usize), Arc<crate::arena::Arena>>>> =
+        OnceLock::new();
+    let mut arenas = ARENAS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    Arc::clone(
+        arenas
+            .entry((chunk_size, chunks))
+            .or_insert_with(|| crate::arena::Arena::new(chunk_size, chunks)),
+    )
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -298,6 +370,42 @@ mod tests {
             seeds.push(with_ssl);
         }
         run(super::fuzz_client_login, &seeds);
+    }
+
+    /// `[what][length][bytes]` records for [`super::fuzz_session`].
+    fn record(what: u8, bytes: &[u8]) -> Vec<u8> {
+        [&[what, bytes.len() as u8][..], bytes].concat()
+    }
+
+    /// Seeds for the session target: a query and its answer, a transaction, a pipeline of
+    /// extended-protocol messages, for each mode.
+    pub(super) fn session_seeds() -> Vec<Vec<u8>> {
+        use crate::relay::session::harness::{done, query};
+        use qcp_codec::TransactionStatus::{Idle, InTransaction};
+        let mut parse = Vec::new();
+        qcp_codec::encode::parse(&mut parse, "s1", "SELECT 1", &[]).unwrap();
+        qcp_codec::encode::sync(&mut parse);
+        let mut seeds = Vec::new();
+        for variant in [0u8, 1, 3, 1 | 0x40, 1 | 0x0c] {
+            seeds.push(
+                [
+                    vec![variant],
+                    record(0, &query("SELECT 1")),
+                    record(1, &done("SELECT 1", Idle)),
+                    record(0, &query("BEGIN")),
+                    record(1, &done("BEGIN", InTransaction)),
+                    record(0, &parse),
+                    record(4, b""),
+                ]
+                .concat(),
+            );
+        }
+        seeds
+    }
+
+    #[test]
+    fn the_session_survives_arbitrary_traffic() {
+        run(super::fuzz_session, &session_seeds());
     }
 
     #[test]

@@ -22,6 +22,9 @@
 mod backend;
 mod down;
 mod flow;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod harness;
 mod unlinked;
 mod up;
 

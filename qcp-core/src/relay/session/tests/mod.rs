@@ -2,7 +2,7 @@
 //! [`harness::Harness`], no sockets and no PostgreSQL. The real-PostgreSQL tests in
 //! `tests/e2e/` check the same behaviour end to end.
 
-mod harness;
+use super::harness;
 mod limits;
 mod prepared;
 mod release;

@@ -1,6 +1,16 @@
 //! A deterministic stand-in for the driver: scripted client and server bytes, an in-memory
-//! pool of backends, and the same read/scan/write order as `driver/session.rs`, so session
-//! scenarios run without sockets, tasks or PostgreSQL.
+//! pool of backends, and the same read/scan/write order as `driver/engine/client.rs`, so
+//! session scenarios run without sockets, tasks or PostgreSQL. Used by the session tests
+//! (`tests/`) and the `session` fuzz target (feature `fuzzing`); not part of qcp itself.
+// Test support: a harness that panics is a failed test, which is what it is for.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
 
 use std::sync::Arc;
 
@@ -65,7 +75,12 @@ impl Harness {
     /// A Smart-mode session over `backends` pool connections, with an arena of `chunks`
     /// chunks of `chunk_size` bytes.
     pub fn new(smart: bool, backends: u32, chunk_size: usize, chunks: usize) -> Self {
-        let arena = Arena::new(chunk_size, chunks);
+        Harness::with_arena(smart, backends, Arena::new(chunk_size, chunks))
+    }
+
+    /// As [`Harness::new`], on an arena that already exists (an arena is never freed, so a
+    /// fuzz target that runs millions of sessions reuses a few).
+    pub fn with_arena(smart: bool, backends: u32, arena: Arc<Arena>) -> Self {
         let session = Session::new(
             smart,
             Limits::new(10_000, 1 << 30),
