@@ -270,8 +270,9 @@ pub fn fuzz_session(data: &[u8]) {
 fn arena(chunk_size: usize, chunks: usize) -> Arc<crate::arena::Arena> {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    static ARENAS: OnceLock<Mutex<HashMap<(usize, usize), Arc<crate::arena::Arena>>>> =
-        OnceLock::new();
+    /// Arenas by (chunk size, chunk count).
+    type Arenas = Mutex<HashMap<(usize, usize), Arc<crate::arena::Arena>>>;
+    static ARENAS: OnceLock<Arenas> = OnceLock::new();
     let mut arenas = ARENAS
         .get_or_init(Mutex::default)
         .lock()
