@@ -4,7 +4,8 @@
 //! Every file of `fuzz/corpus/<target>/` (see `fuzz/make-corpus.sh`) goes through the
 //! `qcp_codec::fuzzing` function that `fuzz/fuzz_targets/<target>.rs` calls, whole and cut short
 //! at every length (a relay sees every prefix of a stream). Fails if a corpus directory is
-//! missing or empty, or if the targets, the corpus directories and the table below disagree.
+//! missing or empty, or if the codec's targets, their corpus directories and the table below
+//! disagree. (The targets that call `qcp_core::fuzzing` are replayed by qcp-core's tests.)
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -76,13 +77,17 @@ fn targets_corpus_and_table_agree() {
     let table: BTreeSet<String> = TARGETS.iter().map(|t| t.name.to_owned()).collect();
     let sources = stems(&entries(&fuzz_dir().join("fuzz_targets"), |p| {
         p.extension().is_some_and(|e| e == "rs")
+            && std::fs::read_to_string(p).is_ok_and(|s| s.contains("qcp_codec::fuzzing::"))
     }));
     let corpora = stems(&entries(&fuzz_dir().join("corpus"), Path::is_dir));
     assert_eq!(
         sources, table,
-        "fuzz/fuzz_targets/*.rs vs this test's table"
+        "fuzz/fuzz_targets/*.rs calling qcp_codec::fuzzing vs this test's table"
     );
-    assert_eq!(corpora, table, "fuzz/corpus/*/ vs this test's table");
+    assert!(
+        table.is_subset(&corpora),
+        "every target in this test's table has fuzz/corpus/<target>/: {corpora:?}"
+    );
     // Each target is the one-line call this table says.
     for Target { name, call, .. } in TARGETS {
         let path = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));

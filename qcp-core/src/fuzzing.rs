@@ -409,6 +409,77 @@ mod tests {
         run(super::fuzz_session, &session_seeds());
     }
 
+    /// A fuzz target's name, the function its one line calls, and that function.
+    type Target = (&'static str, &'static str, fn(&[u8]));
+
+    /// The fuzz targets of qcp-core.
+    const TARGETS: &[Target] = &[
+        (
+            "scram_server",
+            "fuzz_scram_server",
+            super::fuzz_scram_server,
+        ),
+        (
+            "scram_client",
+            "fuzz_scram_client",
+            super::fuzz_scram_client,
+        ),
+        (
+            "client_login",
+            "fuzz_client_login",
+            super::fuzz_client_login,
+        ),
+        (
+            "server_login",
+            "fuzz_server_login",
+            super::fuzz_server_login,
+        ),
+        ("session", "fuzz_session", super::fuzz_session),
+    ];
+
+    /// Every committed seed of fuzz/corpus/<target>/ goes through its entry point, whole and
+    /// cut short at every length; every target in fuzz/ that calls qcp_core::fuzzing is in
+    /// the table above, with a corpus.
+    #[test]
+    fn the_committed_corpus_replays_without_a_panic() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut calling_core = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(fuzz.join("fuzz_targets")).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            if source.contains("qcp_core::fuzzing::") {
+                calling_core.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+            }
+        }
+        let table: std::collections::BTreeSet<String> = TARGETS
+            .iter()
+            .map(|(name, ..)| (*name).to_owned())
+            .collect();
+        assert_eq!(
+            calling_core, table,
+            "fuzz/fuzz_targets calling qcp_core::fuzzing"
+        );
+        for (name, call, run) in TARGETS {
+            let source =
+                std::fs::read_to_string(fuzz.join("fuzz_targets").join(format!("{name}.rs")))
+                    .unwrap();
+            assert!(
+                source.contains(&format!("qcp_core::fuzzing::{call}(data)")),
+                "{name}"
+            );
+            let seeds: Vec<_> = std::fs::read_dir(fuzz.join("corpus").join(name))
+                .unwrap_or_else(|e| panic!("fuzz/corpus/{name}: {e}"))
+                .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+                .collect();
+            assert!(!seeds.is_empty(), "fuzz/corpus/{name} is empty");
+            for seed in seeds {
+                for len in 0..=seed.len() {
+                    run(&seed[..len]);
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_server_login_survives_arbitrary_messages() {
         let mut sasl = Vec::new();
