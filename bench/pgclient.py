@@ -8,7 +8,9 @@ really authenticated, idle connections, or time many logins, against a proxy on 
   pgclient.py logins --port P --clients 1000  [--concurrency 50]  [--pid PID]
 
 Common options: --host (127.0.0.1 only), --user, --password, --database, --timeout (whole
-run, seconds). Output: one JSON object on stdout.
+run, seconds), --tls (SSLRequest, then TLS as libpq's sslmode=require: encrypted, the
+certificate not checked; SCRAM without channel binding, as the same login in clear).
+Output: one JSON object on stdout (with --tls, "tls": connections per TLS version and cipher).
 
 idle:   logs in CLIENTS connections (CONCURRENCY logins in flight at once), keeps every one
         open and silent for --settle seconds, reads the proxy's VmRSS/VmHWM (from
@@ -28,6 +30,7 @@ import hmac
 import json
 import os
 import resource
+import ssl
 import struct
 import sys
 import time
@@ -74,10 +77,30 @@ def error_text(body):
     return f"{fields.get(b'C', '?')} {fields.get(b'M', '')}"
 
 
+def tls_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+_TLS = None
+_TLS_SEEN = {}  # "TLSv1.3 TLS_AES_256_GCM_SHA384" -> connections that negotiated it
+
+
 async def login(host, port, user, password, database):
     """Open a connection and log in; return (reader, writer) after ReadyForQuery."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
+        if _TLS is not None:
+            writer.write(struct.pack("!II", 8, 80877103))
+            answer = await reader.readexactly(1)
+            if answer != b"S":
+                raise LoginError(f"the proxy answered {answer!r} to SSLRequest")
+            await writer.start_tls(_TLS)
+            tls = writer.get_extra_info("ssl_object")
+            k = f"{tls.version()} {tls.cipher()[0]}"
+            _TLS_SEEN[k] = _TLS_SEEN.get(k, 0) + 1
         params = b"user\0" + user.encode() + b"\0database\0" + database.encode() + b"\0\0"
         body = struct.pack("!I", 196608) + params
         writer.write(struct.pack("!I", len(body) + 4) + body)
@@ -236,6 +259,7 @@ def main():
     p.add_argument("--pid", type=int, default=0, help="proxy process to sample")
     p.add_argument("--settle", type=float, default=3.0)
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    p.add_argument("--tls", action="store_true", help="TLS after an SSLRequest (sslmode=require)")
     a = p.parse_args()
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         p.error("load goes to the local host only")
@@ -245,11 +269,16 @@ def main():
     want = min(hard, a.clients + 200)
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    global _TLS
+    if a.tls:
+        _TLS = tls_context()
     coro = run_idle(a) if a.mode == "idle" else run_logins(a)
     try:
         result = asyncio.run(asyncio.wait_for(coro, a.timeout))
     except asyncio.TimeoutError:
         result = {"clients": a.clients, "ok": 0, "failed": a.clients, "errors": {"timeout": 1}}
+    if a.tls:
+        result["tls"] = _TLS_SEEN
     print(json.dumps(result))
     sys.stdout.flush()
 

@@ -8,8 +8,14 @@ Per cell and target: TPS and latency are the median over the rounds; CPU per tra
 (user, system and their sum) is the proxy's CPU time over all rounds divided by all
 transactions of those rounds; errors are failed transactions plus aborted clients (and failed
 connections) over all rounds. "qcp2" is a second qcp with worker_threads: 2, run only in
-the cells of BENCH_QCP2_CELLS, compared with qcp (1 thread) from the same rounds. System calls per transaction come from the separate traced runs
-(SYSCALLS_JSONL, one line per cell and proxy, written by bench/run.sh with bench/syscalls.py).
+the cells of BENCH_QCP2_CELLS, compared with qcp (1 thread) from the same rounds.
+"pgbouncer_tls" and "qcp_tls" are a PgBouncer and a qcp with TLS on both sides (clients and
+server), run only in the cells of BENCH_TLS_CELLS and compared with each other; the other
+proxies are clear text on both sides. System calls per transaction come from the separate
+traced runs (SYSCALLS_JSONL, one line per cell and proxy, written by bench/run.sh with
+bench/syscalls.py). MEMORY_JSONL has the idle-client and login tests (of every proxy, the TLS
+ones with TLS clients) and, as "server_tls", which server connections of each proxy
+pg_stat_ssl showed encrypted.
 """
 import csv
 import datetime
@@ -21,9 +27,13 @@ import sys
 from collections import defaultdict
 
 E = os.environ.get
-TARGETS = ["direct", "pgbouncer", "qcp", "qcp2"]
-NAMES = {"direct": "direct", "pgbouncer": "PgBouncer", "qcp": "qcp", "qcp2": "qcp, 2 threads"}
+TARGETS = ["direct", "pgbouncer", "qcp", "qcp2", "pgbouncer_tls", "qcp_tls"]
+NAMES = {"direct": "direct", "pgbouncer": "PgBouncer", "qcp": "qcp", "qcp2": "qcp, 2 threads",
+         "pgbouncer_tls": "PgBouncer, TLS", "qcp_tls": "qcp, TLS"}
 QCP2_MAX = 1.10  # target: worker_threads 2 costs at most 10% more CPU per transaction than 1
+TLS_CPU_MAX = 1.0  # target (issue 12): qcp's CPU per transaction with TLS ≤ PgBouncer's with TLS
+TLS_IDLE_MAX = 8.0  # target (issue 12): RSS growth per idle TLS client, KB, beyond the arena
+MEM_TARGETS = ["pgbouncer", "qcp", "pgbouncer_tls", "qcp_tls"]
 
 
 def num(s):
@@ -171,9 +181,10 @@ def sys_cell(sysc, key, t, c):
 
 
 def load_memory(path):
-    idle, logins = {}, defaultdict(list)
+    """idle: target -> result; logins: target -> [result per round]; server_tls: target -> check."""
+    idle, logins, server_tls = {}, defaultdict(list), {}
     if not os.path.exists(path):
-        return idle, logins
+        return idle, logins, server_tls
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -182,9 +193,39 @@ def load_memory(path):
             d = json.loads(line)
             if d["test"] == "idle":
                 idle[d["target"]] = d["result"]
+            elif d["test"] == "server_tls":
+                server_tls[d["target"]] = d["result"]
             else:
                 logins[d["target"]].append(d["result"])
-    return idle, logins
+    return idle, logins, server_tls
+
+
+def idle_growth(d):
+    """RSS growth per idle client in KB, or None."""
+    if not d or not d.get("ok") or d.get("rss_after_kb") is None or d.get("rss_before_kb") is None:
+        return None
+    return (d["rss_after_kb"] - d["rss_before_kb"]) / d["ok"]
+
+
+def server_tls_text(e):
+    """'20 of 20 encrypted (TLSv1.3 TLS_AES_256_GCM_SHA384)' from a server_tls check."""
+    if e is None:
+        return "not checked"
+    if e.get("error"):
+        return e["error"]
+    if not e.get("conns"):
+        return "no server connection open"
+    params = ", ".join(f"{k}" + (f" ×{v}" if v != e.get("tls") else "") for k, v in (e.get("params") or {}).items())
+    return f"{e.get('tls', 0)} of {e['conns']} encrypted" + (f" ({params})" if params else "")
+
+
+def client_tls_text(idle, logins, t):
+    """What bench/pgclient.py --tls negotiated with proxy t (every connection of its tests)."""
+    seen = defaultdict(int)
+    for r in [idle.get(t)] + list(logins.get(t, [])):
+        for k, v in ((r or {}).get("tls") or {}).items():
+            seen[k] += v
+    return ", ".join(seen) if seen else "not recorded"
 
 
 def load_syscalls(path):
@@ -237,7 +278,7 @@ def main():
     sys_path = sys.argv[4] if len(sys.argv) > 4 else None
     rows = load_pgbench(raw_path)
     order, cells = aggregate(rows)
-    idle, logins = load_memory(mem_path)
+    idle, logins, server_tls = load_memory(mem_path)
     sysc = load_syscalls(sys_path)
     for key in sysc:
         if key not in order:
@@ -256,7 +297,8 @@ def main():
       "the same throwaway PostgreSQL 15 cluster, with the same pool size and SCRAM-SHA-256 "
       "client auth; pgbench runs against PostgreSQL directly, PgBouncer and qcp, target after "
       "target, over several rounds. All traffic is on 127.0.0.1, and pgbench, the proxies and "
-      "PostgreSQL share the machine's cores.")
+      "PostgreSQL share the machine's cores. The main rows are clear text on both sides; the "
+      "TLS rows (issue 12) compare a PgBouncer and a qcp with TLS on both sides.")
     if quick:
         w("")
         w("**This is a quick run (`BENCH_QUICK=1`): a subset of the cells, one short round. "
@@ -275,12 +317,47 @@ def main():
     w("")
     w("## Settings")
     w("")
+    tls_on = E("BENCH_TLS") == "1"
     w(f"- pgbench: scale {E('BENCH_SCALE')}, `-T {E('BENCH_SECONDS')}` per cell and target, "
       f"{E('BENCH_ROUNDS')} round(s), targets interleaved and their order rotated every round; "
-      "`-n`, `-j 2` (`-j 1` for 1 client); connection string with `sslmode=disable`, user "
-      "qcp_scram (SCRAM).")
-    w(f"- Both proxies: pool size {E('BENCH_POOL_SIZE')}, auth scram-sha-256 with the server's "
+      "`-n`, `-j 2` (`-j 1` for 1 client); connection string with `sslmode=disable` "
+      "(`sslmode=require` for the TLS proxies), user qcp_scram (SCRAM).")
+    w(f"- Every proxy: pool size {E('BENCH_POOL_SIZE')}, auth scram-sha-256 with the server's "
       "SCRAM secret (SCRAM pass-through to the server), connection logging off.")
+    w("- Clear text: the cluster has `ssl = on`, so PgBouncer, qcp (and qcp with 2 threads) are "
+      "told to talk clear text to it (`server_tls_sslmode = disable`, `tls: {mode: disable}`); "
+      "their clients connect with `sslmode=disable`: every row not marked TLS is clear text on "
+      "both sides.")
+    tc = [c for c in E("BENCH_TLS_CELLS", "none").split() if c != "none"]
+    if tls_on:
+        w("- TLS on both sides (\"PgBouncer, TLS\" and \"qcp, TLS\"): one more PgBouncer and qcp, "
+          "the same configs (their own ports and logs), running alongside from the start; towards "
+          "clients PgBouncer `client_tls_sslmode = require` and qcp `client_tls: {mode: require}` "
+          "with the same certificate and key (the test cluster's, an EC key, for `localhost`), "
+          "towards PostgreSQL PgBouncer `server_tls_sslmode = require` and qcp "
+          "`tls: {mode: require}` (encrypted, the server's certificate not checked, on both); "
+          "pgbench connects with `sslmode=require` (and libpq's default `channel_binding=prefer`: "
+          "it logs in to qcp with SCRAM-SHA-256-PLUS, to PgBouncer, which has no channel binding, "
+          "with SCRAM-SHA-256; likewise towards PostgreSQL, which offers -PLUS over TLS, qcp binds "
+          "its logins and PgBouncer does not; bench/pgclient.py uses SCRAM-SHA-256 with both). "
+          "Two more targets, interleaved and rotated with "
+          "the others every round, in "
+          + (", ".join('`' + c + '`' for c in tc) if tc else "no pgbench cell of this run")
+          + "; not traced; in the memory and login tests with TLS clients (bench/pgclient.py "
+          "`--tls`).")
+        w("- Encryption as found after the timed runs (a short pgbench run against each proxy, "
+          "then pg_stat_ssl for the backends of its server connections): "
+          + "; ".join(f"{NAMES[t]} {server_tls_text(server_tls.get(t))}"
+                      for t in ("pgbouncer", "qcp", "qcp2", "pgbouncer_tls", "qcp_tls") if t in server_tls)
+          + ". Clients to the TLS proxies (bench/pgclient.py): "
+          + "; ".join(f"{NAMES[t]} {client_tls_text(idle, logins, t)}" for t in ("pgbouncer_tls", "qcp_tls"))
+          + ".")
+    else:
+        w("- TLS on both sides: not run (`BENCH_TLS_CELLS=none`).")
+        if server_tls:
+            w("- Encryption as found after the timed runs (pg_stat_ssl for the backends of each "
+              "proxy's server connections): "
+              + "; ".join(f"{NAMES[t]} {server_tls_text(e)}" for t, e in server_tls.items()) + ".")
     w(f"- qcp: relay_mode Smart, worker_threads 1 (the default), log_level Warn, arena "
       f"{E('BENCH_QCP_CHUNK_SIZE')} x {E('BENCH_QCP_CHUNKS')} chunks = {arena / 1048576:.0f} MiB "
       "(allocated and touched at start).")
@@ -459,7 +536,59 @@ def main():
           f"PgBouncer {fmt(num(E('BENCH_PGB_HWM')) and num(E('BENCH_PGB_HWM')) / 1024, 1)} MiB, "
           f"qcp {fmt(num(E('BENCH_QCP_HWM')) and num(E('BENCH_QCP_HWM')) / 1024, 1)} MiB"
           + (f", qcp with 2 threads {fmt(num(E('BENCH_QCP2_HWM')) / 1024, 1)} MiB" if num(E("BENCH_QCP2_HWM")) else "")
-          + f" (of which the arena: {arena / 1048576:.0f} MiB each).")
+          + (f", PgBouncer with TLS {fmt(num(E('BENCH_PGB_TLS_HWM')) / 1024, 1)} MiB" if num(E("BENCH_PGB_TLS_HWM")) else "")
+          + (f", qcp with TLS {fmt(num(E('BENCH_QCP_TLS_HWM')) / 1024, 1)} MiB" if num(E("BENCH_QCP_TLS_HWM")) else "")
+          + f" (of which the arena: {arena / 1048576:.0f} MiB each qcp).")
+        w("")
+
+    tlskeys = [k for k in order if cells.get(k, {}).get("qcp_tls") or cells.get(k, {}).get("pgbouncer_tls")]
+    if tlskeys:
+        w("## TLS on both sides: qcp vs PgBouncer")
+        w("")
+        w("PgBouncer and qcp with TLS towards the clients (pgbench `sslmode=require`) and towards "
+          "PostgreSQL (see Settings), in the same rounds as the clear-text targets; TPS and latency "
+          "median over the rounds, CPU in µs per transaction (proxy CPU over all rounds / their "
+          "transactions, all threads, including the connection phase with its TLS handshakes).")
+        w("")
+        w("| workload | mode | clients | PgBouncer TPS | qcp TPS | qcp/PgBouncer | PgBouncer lat ms "
+          "| qcp lat ms | PgBouncer user | PgBouncer sys | PgBouncer total | qcp user | qcp sys "
+          "| qcp total | CPU qcp/PgBouncer | errors PgBouncer | errors qcp |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for key in tlskeys:
+            wl, mode, clients = key
+            c = cells[key]
+            g = cell_getter(c)
+            r_tps = ratio(cval(c, "qcp_tls", "tps"), cval(c, "pgbouncer_tls", "tps"))
+            r_cpu = ratio(cval(c, "qcp_tls", "cpu_us"), cval(c, "pgbouncer_tls", "cpu_us"))
+
+            def terrs(t):
+                d = c.get(t)
+                if d is None:
+                    return "—"
+                if "na" in d:
+                    return "n/a"
+                return str(d["errors"]) + (f" (exit≠0 in {d['bad_exit']}/{d['runs']})" if d["bad_exit"] else "")
+
+            w(f"| {wname(wl)} | {mode} | {clients} | {g('pgbouncer_tls', 'tps')} | {g('qcp_tls', 'tps')} | "
+              f"{fmt(r_tps, 2)} | {g('pgbouncer_tls', 'lat', 3)} | {g('qcp_tls', 'lat', 3)} | "
+              f"{g('pgbouncer_tls', 'user_us', 1)} | {g('pgbouncer_tls', 'sys_us', 1)} | "
+              f"{g('pgbouncer_tls', 'cpu_us', 1)} | {g('qcp_tls', 'user_us', 1)} | {g('qcp_tls', 'sys_us', 1)} | "
+              f"{g('qcp_tls', 'cpu_us', 1)} | {fmt(r_cpu, 2)} | {terrs('pgbouncer_tls')} | {terrs('qcp_tls')} |")
+        w("")
+        w("What TLS costs each proxy in those cells: CPU per transaction with TLS on both sides / "
+          "clear text on both sides, from the same rounds.")
+        w("")
+        w("| workload | mode | clients | PgBouncer clear µs | PgBouncer TLS µs | PgBouncer TLS/clear "
+          "| qcp clear µs | qcp TLS µs | qcp TLS/clear |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for key in tlskeys:
+            wl, mode, clients = key
+            c = cells[key]
+            g = cell_getter(c)
+            w(f"| {wname(wl)} | {mode} | {clients} | {g('pgbouncer', 'cpu_us', 1)} | {g('pgbouncer_tls', 'cpu_us', 1)} | "
+              f"{fmt(ratio(cval(c, 'pgbouncer_tls', 'cpu_us'), cval(c, 'pgbouncer', 'cpu_us')), 2)} | "
+              f"{g('qcp', 'cpu_us', 1)} | {g('qcp_tls', 'cpu_us', 1)} | "
+              f"{fmt(ratio(cval(c, 'qcp_tls', 'cpu_us'), cval(c, 'qcp', 'cpu_us')), 2)} |")
         w("")
 
     if idle or logins:
@@ -467,11 +596,14 @@ def main():
         w("")
         w("Freshly started proxies, one login first (so the first server connection is counted "
           "before); then the clients log in (SCRAM, 100 at a time), stay open and silent for 3 s, "
-          "and RSS (VmRSS) is read again. Growth per client = (after − before) / clients.")
+          "and RSS (VmRSS) is read again. Growth per client = (after − before) / clients."
+          + (" The TLS proxies' clients log in over TLS (SSLRequest, the handshake as "
+             "`sslmode=require`, then SCRAM), so their growth includes each connection's TLS state."
+             if any(t.endswith("_tls") for t in idle) else ""))
         w("")
         w("| proxy | clients held | login time s | RSS before MiB | RSS after MiB | growth per client KB | peak RSS MiB |")
         w("|---|---:|---:|---:|---:|---:|---:|")
-        for t in ("pgbouncer", "qcp"):
+        for t in MEM_TARGETS:
             d = idle.get(t)
             if not d:
                 continue
@@ -490,12 +622,16 @@ def main():
         w("")
         w("Each client connects, logs in with SCRAM-SHA-256, waits for ReadyForQuery and "
           "disconnects (bench/pgclient.py; the client caches PBKDF2 per salt, so the time is the "
-          "proxy's). Median over the rounds.")
+          "proxy's)."
+          + (" Against the TLS proxies each client first does the TLS handshake (`--tls`), whose "
+             "client side (in Python, on the same cores) is part of the time for both."
+             if any(t.endswith("_tls") for t in logins) else "")
+          + " Median over the rounds; the proxies of a pair take turns, their order swapped every round.")
         w("")
         w("| proxy | rounds | time s (median) | logins/s | proxy CPU ms per login | failed logins |")
         w("|---|---:|---:|---:|---:|---:|")
         clk = float(E("BENCH_CLK_TCK") or 100)
-        for t in ("pgbouncer", "qcp"):
+        for t in MEM_TARGETS:
             rs = logins.get(t)
             if not rs:
                 continue
@@ -522,6 +658,19 @@ def main():
     w("|---|---|---|")
     for line in targets_cpu(cells, sysc, pgb_prepared):
         w(line)
+    w("")
+    w("## Targets (TLS on both sides, issue 12)")
+    w("")
+    if tls_on:
+        w("PgBouncer and qcp, both with TLS towards clients and towards PostgreSQL (see Settings), "
+          "in the same run.")
+        w("")
+        w("| target | result | numbers |")
+        w("|---|---|---|")
+        for line in targets_tls(order, cells, idle, logins, server_tls):
+            w(line)
+    else:
+        w("Not run (`BENCH_TLS_CELLS=none`).")
     w("")
 
     if rows:
@@ -618,6 +767,64 @@ def targets(cells, idle, logins):
                    f"qcp {sq:.3f} s vs PgBouncer {sp:.3f} s ({sq / sp if sp else 0:.2f}×); qcp failed logins {fq} |")
     else:
         res.append("| SCRAM logins: qcp no slower than PgBouncer | not measured | |")
+    return res
+
+
+def targets_tls(order, cells, idle, logins, server_tls):
+    res = []
+
+    def verdict(ok):
+        return "not measured" if ok is None else ("**met**" if ok else "**missed**")
+
+    # Both sides really encrypted: every server connection of both TLS proxies, and the clients.
+    enc = []
+    for t in ("pgbouncer_tls", "qcp_tls"):
+        e = server_tls.get(t)
+        enc.append(None if not e or not e.get("conns") else e.get("tls") == e["conns"])
+    ok = False if False in enc else (None if None in enc else True)
+    res.append(f"| (check) TLS rows encrypted on both sides | "
+               f"{'not checked' if ok is None else ('ok' if ok else '**not all encrypted**')} | "
+               f"server connections: PgBouncer {server_tls_text(server_tls.get('pgbouncer_tls'))}, "
+               f"qcp {server_tls_text(server_tls.get('qcp_tls'))}; clients: pgbench `sslmode=require`, "
+               f"pgclient.py {client_tls_text(idle, logins, 'qcp_tls')} (qcp), "
+               f"{client_tls_text(idle, logins, 'pgbouncer_tls')} (PgBouncer) |")
+    keys = [k for k in order if cells.get(k, {}).get("qcp_tls") or cells.get(k, {}).get("pgbouncer_tls")]
+    if not keys:
+        res.append(f"| TLS: qcp CPU/txn ≤ {TLS_CPU_MAX:.1f}× PgBouncer's | not measured | "
+                   "no cell of BENCH_TLS_CELLS in BENCH_CELLS |")
+    for key in keys:
+        wl, mode, clients = key
+        c = cells[key]
+        cq, cp = cval(c, "qcp_tls", "cpu_us"), cval(c, "pgbouncer_tls", "cpu_us")
+        tq, tp = cval(c, "qcp_tls", "tps"), cval(c, "pgbouncer_tls", "tps")
+        eq = cval(c, "qcp_tls", "errors")
+        rc = ratio(cq, cp)
+        ok = None if rc is None else (rc <= TLS_CPU_MAX and eq == 0)
+        res.append(f"| {'-S' if wl == 'S' else 'tpcb-like'} {mode}, {clients} client{'s' if clients > 1 else ''}, "
+                   f"TLS: qcp CPU/txn ≤ {TLS_CPU_MAX:.1f}× PgBouncer's (and no errors) | {verdict(ok)} | "
+                   f"CPU {fmt(cq, 1)} vs {fmt(cp, 1)} µs/txn = {fmt(rc, 2)}×; TPS {fmt(tq)} vs {fmt(tp)} "
+                   f"= {fmt(ratio(tq, tp), 2)}×; qcp errors {eq if eq is not None else 'n/a'} |")
+    d = idle.get("qcp_tls")
+    per, pper = idle_growth(d), idle_growth(idle.get("pgbouncer_tls"))
+    if per is not None:
+        ok = per <= TLS_IDLE_MAX and d.get("alive", d["ok"]) == d["clients"]
+        ptxt = f" (PgBouncer {pper:.2f} KB)" if pper is not None else ""
+        res.append(f"| {d['clients']:,} idle TLS clients: qcp RSS growth ≤ {TLS_IDLE_MAX:.0f} KB per client "
+                   f"beyond the arena | {verdict(ok)} | {per:.2f} KB per client{ptxt}; "
+                   f"{d.get('alive', d['ok']):,} of {d['clients']:,} held |")
+    else:
+        res.append(f"| idle TLS clients: qcp RSS growth ≤ {TLS_IDLE_MAX:.0f} KB per client | not measured | |")
+    q, p = logins.get("qcp_tls"), logins.get("pgbouncer_tls")
+    if q and p:
+        sq = statistics.median([r.get("secs", 0) for r in q])
+        sp = statistics.median([r.get("secs", 0) for r in p])
+        fq = sum(r.get("failed", 0) for r in q)
+        ok = sq <= sp and fq == 0
+        res.append(f"| {q[0].get('clients', 0):,} TLS+SCRAM logins: qcp no slower than PgBouncer (both with TLS) "
+                   f"| {verdict(ok)} | qcp {sq:.3f} s vs PgBouncer {sp:.3f} s ({sq / sp if sp else 0:.2f}×); "
+                   f"qcp failed logins {fq} |")
+    else:
+        res.append("| TLS+SCRAM logins: qcp no slower than PgBouncer | not measured | |")
     return res
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # QCP benchmark (issue #6): qcp vs PgBouncer vs PostgreSQL directly, on this machine.
 #
-#   bench/run.sh                 full run (about 18 minutes; 20 with a PgBouncer 1.21+, which
+#   bench/run.sh                 full run (about 21 minutes; 23 with a PgBouncer 1.21+, which
 #                                also runs the -M prepared cells), rewrites BENCHMARKS.md
 #   BENCH_QUICK=1 bench/run.sh   a small subset (about 5 minutes), for checking the harness
 #   PGBOUNCER_BIN=/path/to/pgbouncer bench/run.sh   compare with another PgBouncer build
@@ -13,7 +13,16 @@
 # Smart, worker_threads 1, the default), all on 127.0.0.1, with the same pool size and
 # SCRAM-SHA-256 auth for both proxies (both are given the server's SCRAM secret of qcp_scram, so
 # both log in to the server by SCRAM pass-through), and a second qcp ("qcp, 2 threads": the same
-# config plus worker_threads: 2, its own port and control socket) for BENCH_QCP2_CELLS, then:
+# config plus worker_threads: 2, its own port and control socket) for BENCH_QCP2_CELLS. The test
+# cluster has ssl = on, so these proxies are told to talk clear text to it (qcp `tls: {mode:
+# disable}`, PgBouncer `server_tls_sslmode = disable`): their rows are clear text on both sides.
+# Unless BENCH_TLS_CELLS is "none", one more PgBouncer and qcp ("PgBouncer, TLS" and "qcp, TLS":
+# the same configs, their own ports, logs and control socket) run with TLS on both sides:
+# towards clients PgBouncer client_tls_sslmode = require and qcp client_tls mode require, with
+# the cluster's certificate and key (an EC key, for `localhost`; copied for PgBouncer, which
+# runs as postgres), and towards PostgreSQL PgBouncer server_tls_sslmode = require and qcp
+# tls mode require (encrypted, the certificate not checked, on both proxies); pgbench and
+# bench/pgclient.py (--tls) connect to them as sslmode=require does. Then:
 #   1. pgbench, interleaved target by target, over BENCH_ROUNDS rounds:
 #      -S with -M simple, extended, prepared at 1, 16, 64, 1000 clients; tpcb-like at 16;
 #      direct at 1000 clients is n/a (max_connections = 400); PgBouncer -M prepared is n/a
@@ -25,15 +34,23 @@
 #      the 2-thread qcp is one more target of the cell, interleaved and rotated with the others
 #      in every round, so its CPU per transaction is compared with the 1-thread qcp's from the
 #      same rounds (target: at most 1.10x); it is stopped after the timed runs;
+#      in BENCH_TLS_CELLS (-S simple and extended at 16, simple at 64 clients) the two TLS
+#      proxies are two more targets of the cell, interleaved and rotated the same way (pgbench
+#      with sslmode=require; target: qcp's CPU per transaction at most 1.0x PgBouncer's, both
+#      with TLS); after those runs pg_stat_ssl shows which server connections of each proxy
+#      are encrypted (none for the clear-text ones, all for the TLS ones);
 #   2. system calls per transaction, on the same proxies after the timed runs: for each of
 #      BENCH_STRACE_CELLS and proxy, a separate pgbench run with -l (one log line per
 #      transaction); once its clients are connected, `strace -f -c -p PID` (-f with -p attaches
 #      every thread of PID) is attached to the proxy for BENCH_STRACE_SECONDS and detached;
 #      calls / transactions pgbench completed in that window (bench/syscalls.py). Tracing
-#      slows the proxy down, which is why the timed runs are not traced;
+#      slows the proxy down, which is why the timed runs are not traced; the TLS proxies are
+#      not traced;
 #   3. on freshly started proxies: BENCH_IDLE_CLIENTS (10,000) idle, authenticated clients
 #      held open (bench/pgclient.py), RSS growth per client; then BENCH_LOGIN_CLIENTS (1,000)
-#      SCRAM logins, BENCH_LOGIN_CONCURRENCY (50) at a time, timed, once per round;
+#      SCRAM logins, BENCH_LOGIN_CONCURRENCY (50) at a time, timed, once per round; the same for
+#      the two TLS proxies with TLS clients (pgclient.py --tls: RSS growth per idle TLS client,
+#      target at most 8 KB for qcp; TLS+SCRAM logins, target qcp no slower than PgBouncer);
 #   4. bench/report.py writes BENCHMARKS.md (tables, targets met or missed, machine, raw data).
 # Everything it started is stopped, and its temporary directory removed, on exit.
 #
@@ -48,8 +65,8 @@
 #                               connection phase, which pgbench leaves out of its TPS)
 #   BENCH_ROUNDS [3]            rounds of the whole pgbench matrix (and of the login timing)
 #   BENCH_QUICK [0]             1: 4 s cells, 1 round, a subset of cells (with S:simple:64 for
-#                               the 2-thread qcp), 2,000 idle clients, strace on S:simple:16
-#                               S:extended:16 S:prepared:16 only
+#                               the 2-thread qcp; TLS in S:simple:16 S:extended:16), 2,000 idle
+#                               clients, strace on S:simple:16 S:extended:16 S:prepared:16 only
 #   BENCH_CELLS                 override the cells: space-separated WORKLOAD:MODE:CLIENTS,
 #                               WORKLOAD = S or tpcb, MODE = simple|extended|prepared,
 #                               e.g. "S:simple:16 S:extended:16"; "none" skips pgbench
@@ -58,7 +75,10 @@
 #   BENCH_STRACE_SECONDS [3]    how long strace stays attached in each of those runs
 #   BENCH_QCP2_CELLS [S:simple:64 S:extended:64]   cells (of BENCH_CELLS) in which the second
 #                               qcp, worker_threads: 2, also runs; "none" does not start it
-#   BENCH_POOL_SIZE [20]        pool size of both proxies (qcp pool_size, PgBouncer default_pool_size)
+#   BENCH_TLS_CELLS [S:simple:16 S:extended:16 S:simple:64]   cells (of BENCH_CELLS) in which
+#                               the TLS PgBouncer and qcp also run; "none" does not start them
+#                               (and leaves out the TLS memory and login tests too)
+#   BENCH_POOL_SIZE [20]        pool size of every proxy (qcp pool_size, PgBouncer default_pool_size)
 #   BENCH_SCALE [10]            pgbench -i -s
 #   BENCH_IDLE_CLIENTS [10000]  idle clients per proxy (0 skips the memory and login tests)
 #   BENCH_LOGIN_CLIENTS [1000]  BENCH_LOGIN_CONCURRENCY [50]
@@ -86,6 +106,7 @@ if [[ "$BENCH_QUICK" == 1 ]]; then
     BENCH_CELLS="${BENCH_CELLS:-S:simple:1 S:simple:16 S:extended:16 S:prepared:16 S:simple:64 S:simple:1000 tpcb:simple:16}"
     BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-2000}"
     BENCH_STRACE_CELLS="${BENCH_STRACE_CELLS:-S:simple:16 S:extended:16 S:prepared:16}"
+    BENCH_TLS_CELLS="${BENCH_TLS_CELLS:-S:simple:16 S:extended:16}"
 fi
 BENCH_SECONDS="${BENCH_SECONDS:-6}"
 BENCH_ROUNDS="${BENCH_ROUNDS:-3}"
@@ -113,6 +134,18 @@ if [[ "$BENCH_CELLS" != none && "$BENCH_QCP2_CELLS" != none ]]; then
     done
 fi
 QCP2_RUN="${QCP2_RUN% }"
+BENCH_TLS_CELLS="${BENCH_TLS_CELLS:-S:simple:16 S:extended:16 S:simple:64}"
+# The TLS proxies run unless BENCH_TLS_CELLS is "none"; in pgbench only in those of its cells
+# that are in BENCH_CELLS.
+TLS_ON=0
+[[ "$BENCH_TLS_CELLS" != none ]] && TLS_ON=1
+TLS_RUN=""
+if [[ "$BENCH_CELLS" != none ]] && (( TLS_ON )); then
+    for cell in $BENCH_TLS_CELLS; do
+        [[ " $BENCH_CELLS " == *" $cell "* ]] && TLS_RUN+="$cell "
+    done
+fi
+TLS_RUN="${TLS_RUN% }"
 BENCH_POOL_SIZE="${BENCH_POOL_SIZE:-20}"
 BENCH_SCALE="${BENCH_SCALE:-10}"
 BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-10000}"
@@ -209,41 +242,41 @@ WORK="$(mktemp -d /tmp/qcp-bench.XXXXXX)"
 chmod 0755 "$WORK"
 PG_DIR="$WORK/pg"
 PGB_DIR="$WORK/pgbouncer"
+PGB_TLS_DIR="$WORK/pgbouncer-tls"
+TLS_DIR="$WORK/tls"   # copies of the cluster's certificate and key, for both TLS proxies
 QCP_PID=""
 QCP2_PID=""       # the second qcp (worker_threads: 2), while the timed runs of its cells last
+QCP_TLS_PID=""    # the TLS proxies, unless BENCH_TLS_CELLS is "none"
 PGB_PID=""
+PGB_TLS_PID=""
 WATCH_PID=""
 TRACE_PID=""      # strace and the pgbench of the traced run under way, if any
 TRACE_BENCH_PID=""
 PG_STARTED=0
 
-stop_qcp() {
-    if [[ -n "$QCP_PID" ]] && kill -0 "$QCP_PID" 2>/dev/null; then
-        timeout 20 "$QCP_CTRL" --socket "$WORK/qcp.sock" quit >/dev/null 2>&1 || kill -TERM "$QCP_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$QCP_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$QCP_PID" 2>/dev/null || true
-        wait "$QCP_PID" 2>/dev/null || true
+stop_qcp_pid() { # stop_qcp_pid PID NAME: quit through $WORK/NAME.sock, else SIGTERM, else SIGKILL
+    local pid="$1" name="$2"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        timeout 20 "$QCP_CTRL" --socket "$WORK/$name.sock" quit >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     fi
-    QCP_PID=""
 }
-stop_qcp2() {
-    if [[ -n "$QCP2_PID" ]] && kill -0 "$QCP2_PID" 2>/dev/null; then
-        timeout 20 "$QCP_CTRL" --socket "$WORK/qcp2.sock" quit >/dev/null 2>&1 || kill -TERM "$QCP2_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$QCP2_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$QCP2_PID" 2>/dev/null || true
-        wait "$QCP2_PID" 2>/dev/null || true
+stop_qcp() { stop_qcp_pid "$QCP_PID" qcp; QCP_PID=""; }
+stop_qcp2() { stop_qcp_pid "$QCP2_PID" qcp2; QCP2_PID=""; }
+stop_qcp_tls() { stop_qcp_pid "$QCP_TLS_PID" qcp-tls; QCP_TLS_PID=""; }
+stop_pgb_pid() { # stop_pgb_pid PID
+    local pid="$1"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -INT "$pid" 2>/dev/null || true   # SIGINT: safe shutdown
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     fi
-    QCP2_PID=""
 }
-stop_pgbouncer() {
-    if [[ -n "$PGB_PID" ]] && kill -0 "$PGB_PID" 2>/dev/null; then
-        kill -INT "$PGB_PID" 2>/dev/null || true   # SIGINT: safe shutdown
-        for _ in $(seq 1 100); do kill -0 "$PGB_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PGB_PID" 2>/dev/null || true
-        wait "$PGB_PID" 2>/dev/null || true
-    fi
-    PGB_PID=""
-}
+stop_pgbouncer() { stop_pgb_pid "$PGB_PID"; PGB_PID=""; }
+stop_pgbouncer_tls() { stop_pgb_pid "$PGB_TLS_PID"; PGB_TLS_PID=""; }
 cleanup() {
     set +e
     trap - EXIT INT TERM
@@ -251,7 +284,9 @@ cleanup() {
     if [[ -n "$TRACE_BENCH_PID" ]]; then kill "$TRACE_BENCH_PID" 2>/dev/null; wait "$TRACE_BENCH_PID" 2>/dev/null; fi
     stop_qcp
     stop_qcp2
+    stop_qcp_tls
     stop_pgbouncer
+    stop_pgbouncer_tls
     (( PG_STARTED )) && bash "$CLUSTER" stop "$PG_DIR" >/dev/null 2>&1
     [[ -n "$WATCH_PID" ]] && kill "$WATCH_PID" 2>/dev/null && wait "$WATCH_PID" 2>/dev/null
     if [[ "$BENCH_KEEP" == 1 ]]; then
@@ -320,47 +355,102 @@ PG_MAX_CONN="$(psql_super -c "SHOW max_connections")"
 PGB_PORT="$(bash "$CLUSTER" free-port 56440)"
 QCP_PORT="$(bash "$CLUSTER" free-port $(( PGB_PORT + 1 )))"
 QCP2_PORT="$(bash "$CLUSTER" free-port $(( QCP_PORT + 1 )))"
+PGB_TLS_PORT="$(bash "$CLUSTER" free-port $(( QCP2_PORT + 1 )))"
+QCP_TLS_PORT="$(bash "$CLUSTER" free-port $(( PGB_TLS_PORT + 1 )))"
 MAX_CLIENTS=$(( BENCH_IDLE_CLIENTS + 2000 ))
 
-mkdir -p "$PGB_DIR"
-printf '"qcp_scram" "%s"\n' "$SECRET" >"$PGB_DIR/userlist.txt"
-cat >"$PGB_DIR/pgbouncer.ini" <<INI
+# Both TLS proxies show clients the cluster's own certificate (for `localhost`) and key: the
+# same key type and size on both, so their handshakes cost the same. PgBouncer runs as
+# postgres: the copies are postgres's, the key readable by it alone (qcp runs as root).
+if (( TLS_ON )); then
+    mkdir -p "$TLS_DIR"
+    cp "$PG_DIR/tls/server.crt" "$PG_DIR/tls/server.key" "$TLS_DIR/" \
+        || die "could not copy the cluster's TLS certificate and key from $PG_DIR/tls"
+    chown -R postgres:postgres "$TLS_DIR"
+    chmod 0700 "$TLS_DIR"
+    chmod 0600 "$TLS_DIR/server.key"
+fi
+
+# pgbouncer_ini DIR PORT [tls]: PgBouncer's config, everything in DIR.
+pgbouncer_ini() {
+    cat <<INI
 ; Written by bench/run.sh.
 [databases]
 qcp_test = host=127.0.0.1 port=$PG_PORT dbname=qcp_test
 
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = $PGB_PORT
+listen_port = $2
 unix_socket_dir =
 auth_type = scram-sha-256
-auth_file = $PGB_DIR/userlist.txt
+auth_file = $1/userlist.txt
 pool_mode = transaction
 default_pool_size = $BENCH_POOL_SIZE
 max_client_conn = $MAX_CLIENTS
-logfile = $PGB_DIR/pgbouncer.log
-pidfile = $PGB_DIR/pgbouncer.pid
+logfile = $1/pgbouncer.log
+pidfile = $1/pgbouncer.pid
 log_connections = 0
 log_disconnections = 0
+INI
+    if [[ "${3:-}" == tls ]]; then
+        cat <<INI
+; TLS on both sides: clients must use it; to the server encrypted, its certificate not checked.
+client_tls_sslmode = require
+client_tls_cert_file = $TLS_DIR/server.crt
+client_tls_key_file = $TLS_DIR/server.key
+server_tls_sslmode = require
+INI
+    else
+        cat <<INI
 ; The test cluster has ssl = on; these rows measure clear text on both sides.
 server_tls_sslmode = disable
 INI
-if (( PGB_PREPARED )); then
-    echo "max_prepared_statements = $PGB_MAX_PREPARED" >>"$PGB_DIR/pgbouncer.ini"
+    fi
+    if (( PGB_PREPARED )); then
+        echo "max_prepared_statements = $PGB_MAX_PREPARED"
+    fi
+}
+PGB_DIRS=("$PGB_DIR")
+(( TLS_ON )) && PGB_DIRS+=("$PGB_TLS_DIR")
+for d in "${PGB_DIRS[@]}"; do
+    mkdir -p "$d"
+    printf '"qcp_scram" "%s"\n' "$SECRET" >"$d/userlist.txt"
+done
+pgbouncer_ini "$PGB_DIR" "$PGB_PORT" >"$PGB_DIR/pgbouncer.ini"
+if (( TLS_ON )); then
+    pgbouncer_ini "$PGB_TLS_DIR" "$PGB_TLS_PORT" tls >"$PGB_TLS_DIR/pgbouncer.ini"
 fi
-chown -R postgres:postgres "$PGB_DIR"
-chmod 0600 "$PGB_DIR/userlist.txt"
+for d in "${PGB_DIRS[@]}"; do
+    chown -R postgres:postgres "$d"
+    chmod 0600 "$d/userlist.txt"
+done
 
-start_pgbouncer() {
+# run_pgbouncer DIR: start PgBouncer with DIR/pgbouncer.ini in the background.
+run_pgbouncer() {
     # PgBouncer refuses to run as root: run it as postgres; setpriv execs, so $! is its pid.
     setpriv --reuid=postgres --regid=postgres --init-groups -- \
-        "$PGBOUNCER" -q "$PGB_DIR/pgbouncer.ini" </dev/null >>"$PGB_DIR/stdout.log" 2>&1 &
+        "$PGBOUNCER" -q "$1/pgbouncer.ini" </dev/null >>"$1/stdout.log" 2>&1 &
+}
+start_pgbouncer() {
+    run_pgbouncer "$PGB_DIR"
     PGB_PID=$!
     wait_port "$PGB_PORT" "$PGB_PID" PgBouncer "$PGB_DIR/pgbouncer.log"
 }
+start_pgbouncer_tls() {
+    run_pgbouncer "$PGB_TLS_DIR"
+    PGB_TLS_PID=$!
+    wait_port "$PGB_TLS_PORT" "$PGB_TLS_PID" "PgBouncer (TLS)" "$PGB_TLS_DIR/pgbouncer.log"
+}
 
-# qcp_yaml PORT NAME: qcp's config, logging to $WORK/NAME.log, control socket $WORK/NAME.sock.
+# qcp_yaml PORT NAME [tls]: qcp's config, logging to $WORK/NAME.log, control socket
+# $WORK/NAME.sock; with "tls", TLS on both sides, else clear text on both.
 qcp_yaml() {
+    local server_tls="    # The test cluster has ssl = on; these rows measure clear text on both sides.
+    tls: {mode: disable}"
+    if [[ "${3:-}" == tls ]]; then
+        server_tls="    # TLS to the server: encrypted, its certificate not checked (as PgBouncer's require).
+    tls: {mode: require}"
+    fi
     cat <<YAML
 # Written by bench/run.sh. Every setting is explained in config-example.yaml.
 listening_address: 127.0.0.1:$1
@@ -376,19 +466,33 @@ auth_method: scram-sha-256
 servers:
   - address: 127.0.0.1:$PG_PORT
     pool_size: $BENCH_POOL_SIZE
-    # The test cluster has ssl = on; these rows measure clear text on both sides.
-    tls: {mode: disable}
+$server_tls
 users:
   - name: qcp_scram
     password: "$SECRET"
 limits:
   max_client_connections: $MAX_CLIENTS
 YAML
+    if [[ "${3:-}" == tls ]]; then
+        cat <<YAML
+# TLS towards clients: clients must use it.
+client_tls:
+  mode: require
+  cert: $TLS_DIR/server.crt
+  key: $TLS_DIR/server.key
+YAML
+    fi
 }
 qcp_yaml "$QCP_PORT" qcp >"$WORK/qcp.yaml"
 # The 2-thread qcp: the same config, its own port, log and control socket, worker_threads: 2.
 { qcp_yaml "$QCP2_PORT" qcp2; echo "worker_threads: 2"; } >"$WORK/qcp2.yaml"
-for f in qcp qcp2; do
+# The TLS qcp: the same config, its own port, log and control socket, TLS on both sides.
+QCP_CONFIGS=(qcp qcp2)
+if (( TLS_ON )); then
+    qcp_yaml "$QCP_TLS_PORT" qcp-tls tls >"$WORK/qcp-tls.yaml"
+    QCP_CONFIGS+=(qcp-tls)
+fi
+for f in "${QCP_CONFIGS[@]}"; do
     "$QCP" --check --config "$WORK/$f.yaml" >"$WORK/$f-check.txt" 2>&1 \
         || { cat "$WORK/$f-check.txt" >&2; die "qcp --check rejected the bench config $f.yaml"; }
 done
@@ -410,6 +514,11 @@ start_qcp2() {
     QCP2_PID=$!
     wait_port "$QCP2_PORT" "$QCP2_PID" "qcp (2 threads)" "$WORK/qcp2.log"
 }
+start_qcp_tls() {
+    "$QCP" --config "$WORK/qcp-tls.yaml" </dev/null >>"$WORK/qcp-tls.stdout" 2>&1 &
+    QCP_TLS_PID=$!
+    wait_port "$QCP_TLS_PORT" "$QCP_TLS_PID" "qcp (TLS)" "$WORK/qcp-tls.log"
+}
 
 say "PgBouncer on 127.0.0.1:$PGB_PORT, qcp (Smart) on 127.0.0.1:$QCP_PORT, pool size $BENCH_POOL_SIZE each"
 start_pgbouncer
@@ -417,6 +526,11 @@ start_qcp
 if [[ -n "$QCP2_RUN" ]]; then
     say "qcp (Smart, worker_threads: 2) on 127.0.0.1:$QCP2_PORT, for $QCP2_RUN"
     start_qcp2
+fi
+if (( TLS_ON )); then
+    say "TLS on both sides: PgBouncer on 127.0.0.1:$PGB_TLS_PORT, qcp (Smart) on 127.0.0.1:$QCP_TLS_PORT, for ${TLS_RUN:-no pgbench cell} and the TLS memory and login tests"
+    start_pgbouncer_tls
+    start_qcp_tls
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -433,8 +547,22 @@ cpu_ticks() { # "utime stime" of a process, all threads, in clock ticks
 proc_kb() { # proc_kb PID VmHWM|VmRSS
     awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
-port_of() { case "$1" in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; qcp) echo "$QCP_PORT" ;; qcp2) echo "$QCP2_PORT" ;; esac; }
-pid_of() { case "$1" in pgbouncer) echo "$PGB_PID" ;; qcp) echo "$QCP_PID" ;; qcp2) echo "$QCP2_PID" ;; *) echo "" ;; esac; }
+port_of() {
+    case "$1" in
+        direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; qcp) echo "$QCP_PORT" ;; qcp2) echo "$QCP2_PORT" ;;
+        pgbouncer_tls) echo "$PGB_TLS_PORT" ;; qcp_tls) echo "$QCP_TLS_PORT" ;;
+    esac
+}
+pid_of() {
+    case "$1" in
+        pgbouncer) echo "$PGB_PID" ;; qcp) echo "$QCP_PID" ;; qcp2) echo "$QCP2_PID" ;;
+        pgbouncer_tls) echo "$PGB_TLS_PID" ;; qcp_tls) echo "$QCP_TLS_PID" ;; *) echo "" ;;
+    esac
+}
+# sslmode_of TARGET: how pgbench connects: TLS to the TLS proxies, clear text to the others.
+sslmode_of() { case "$1" in *_tls) echo require ;; *) echo disable ;; esac; }
+# tls_flag TARGET: bench/pgclient.py's option for it.
+tls_flag() { case "$1" in *_tls) echo --tls ;; esac; }
 
 RAW="$WORK/pgbench.tsv"
 printf 'round\tworkload\tmode\tclients\ttarget\ttps\tlatency_ms\ttxns\tfailed\taborted\tcpu_ticks\texit\tforeign_pct\tnote\tutime_ticks\tstime_ticks\n' >"$RAW"
@@ -449,7 +577,7 @@ run_cell() {
             "$round" "$wl" "$mode" "$clients" "$target" "$PG_MAX_CONN" >>"$RAW"
         return
     fi
-    if [[ "$target" == pgbouncer && "$mode" == prepared ]] && (( ! PGB_PREPARED )); then
+    if [[ "$target" == pgbouncer* && "$mode" == prepared ]] && (( ! PGB_PREPARED )); then
         printf '%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\tna\t\tn/a: PgBouncer %s has no prepared statements in transaction pooling (1.21+ has: set PGBOUNCER_BIN)\n' \
             "$round" "$wl" "$mode" "$clients" "$target" "$PGB_SHORT" >>"$RAW"
         return
@@ -471,7 +599,7 @@ run_cell() {
         rc=0
         t0="$(date +%s%N)"
         timeout -k 5 $(( BENCH_SECONDS + 120 )) pgbench "${args[@]}" \
-            "host=127.0.0.1 port=$port user=qcp_scram dbname=qcp_test sslmode=disable" >"$out" 2>&1 || rc=$?
+            "host=127.0.0.1 port=$port user=qcp_scram dbname=qcp_test sslmode=$(sslmode_of "$target")" >"$out" 2>&1 || rc=$?
         wall=$(( ($(date +%s%N) - t0) / 1000000 ))   # ms
         cpu="" ut="" st=""
         if [[ -n "$pid" ]]; then
@@ -494,33 +622,62 @@ run_cell() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$wl" "$mode" "$clients" "$target" \
         "${tps:-0}" "${lat:-}" "${txns:-0}" "${failed:-0}" "${aborted:-0}" "$cpu" "$rc" "$foreign_pct" "$noteline" \
         "$ut" "$st" >>"$RAW"
-    printf '    round %s %-5s %-8s %4s clients %-9s tps %10s  lat %8s ms  errors %s%s\n' "$round" "$wl" "$mode" \
+    printf '    round %s %-5s %-8s %4s clients %-13s tps %10s  lat %8s ms  errors %s%s\n' "$round" "$wl" "$mode" \
         "$clients" "$target" "${tps:-0}" "${lat:--}" "$(( ${failed:-0} + ${aborted:-0} ))" \
         "$( (( rc != 0 )) && echo "  (exit $rc)")$( (( foreign_pct > 5 )) && echo "  (others used ${foreign_pct}% CPU)")" >&2
 }
 
+# server_tls_check TARGET: which of the proxy's open server connections are encrypted, from
+# pg_stat_ssl (the backends whose client port is one of the proxy's sockets to PostgreSQL), as
+# one JSON object: {"conns": N, "tls": M, "params": {"TLSv1.3 TLS_AES_256_GCM_SHA384": M}}.
+server_tls_check() {
+    local pid ports
+    pid="$(pid_of "$1")"
+    ports="$(ss -Htnp state established "( dport = :$PG_PORT )" 2>/dev/null \
+        | awk -v p="pid=$pid," 'index($0, p) { n = split($3, a, ":"); printf "%s%s", (c++ ? "," : ""), a[n] }')"
+    if [[ -z "$pid" || -z "$ports" ]]; then echo '{"conns": 0, "tls": 0, "params": {}}'; return; fi
+    psql_super -c "SELECT json_build_object('conns', count(*), 'tls', count(*) FILTER (WHERE s.ssl),
+            'params', (SELECT coalesce(json_object_agg(p, n), '{}') FROM (
+                SELECT s2.version || ' ' || s2.cipher AS p, count(*) AS n
+                FROM pg_stat_activity a2 JOIN pg_stat_ssl s2 USING (pid)
+                WHERE a2.client_port IN ($ports) AND s2.ssl GROUP BY 1) x))
+        FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.client_port IN ($ports)" \
+        || echo '{"error": "pg_stat_ssl query failed"}'
+}
+
 TARGETS=(direct pgbouncer qcp)
-PGB_HWM="" QCP_HWM="" QCP2_HWM=""
+TLS_TARGETS=(pgbouncer_tls qcp_tls)
+PGB_HWM="" QCP_HWM="" QCP2_HWM="" PGB_TLS_HWM="" QCP_TLS_HWM=""
+MEM="$WORK/memory.jsonl"   # also gets the server_tls_check lines
+: >"$MEM"
 if [[ "$BENCH_CELLS" != none ]]; then
     read -r -a CELLS <<<"$BENCH_CELLS"
     for cell in "${CELLS[@]}"; do
         [[ "$cell" =~ ^(S|tpcb):(simple|extended|prepared):[0-9]+$ ]] || die "bad cell '$cell' in BENCH_CELLS"
         c="${cell##*:}"; (( c >= 1 && c <= 1000 )) || die "clients must be 1..1000 in '$cell'"
     done
+    if (( TLS_ON )); then
+        for cell in $BENCH_TLS_CELLS; do
+            [[ "$cell" =~ ^(S|tpcb):(simple|extended|prepared):[0-9]+$ ]] || die "bad cell '$cell' in BENCH_TLS_CELLS"
+        done
+        [[ -n "$TLS_RUN" ]] || note "no cell of BENCH_TLS_CELLS ($BENCH_TLS_CELLS) is in BENCH_CELLS: no TLS pgbench rows"
+    fi
     say "Warm-up (3 s per target)"
     WARM=("${TARGETS[@]}")
     [[ -n "$QCP2_RUN" ]] && WARM+=(qcp2)
+    [[ -n "$TLS_RUN" ]] && WARM+=("${TLS_TARGETS[@]}")
     for t in "${WARM[@]}"; do
         timeout 60 pgbench -n -S -c 16 -j 2 -T 3 \
-            "host=127.0.0.1 port=$(port_of "$t") user=qcp_scram dbname=qcp_test sslmode=disable" >/dev/null 2>&1 \
+            "host=127.0.0.1 port=$(port_of "$t") user=qcp_scram dbname=qcp_test sslmode=$(sslmode_of "$t")" >/dev/null 2>&1 \
             || note "warm-up against $t failed"
     done
-    say "pgbench: ${#CELLS[@]} cells x ${#TARGETS[@]} targets (+ qcp with 2 threads in ${QCP2_RUN:-none}) x $BENCH_ROUNDS rounds, ${BENCH_SECONDS} s each"
+    say "pgbench: ${#CELLS[@]} cells x ${#TARGETS[@]} targets (+ qcp with 2 threads in ${QCP2_RUN:-none}; + PgBouncer and qcp with TLS in ${TLS_RUN:-none}) x $BENCH_ROUNDS rounds, ${BENCH_SECONDS} s each"
     for (( r = 1; r <= BENCH_ROUNDS; r++ )); do
         for cell in "${CELLS[@]}"; do
             IFS=: read -r wl mode clients <<<"$cell"
             CT=("${TARGETS[@]}")
             [[ " $QCP2_RUN " == *" $cell "* ]] && CT+=(qcp2)
+            [[ " $TLS_RUN " == *" $cell "* ]] && CT+=("${TLS_TARGETS[@]}")
             # Rotate the order of the targets from round to round.
             for (( i = 0; i < ${#CT[@]}; i++ )); do
                 run_cell "$r" "$wl" "$mode" "$clients" "${CT[$(( (i + r - 1) % ${#CT[@]} ))]}"
@@ -530,7 +687,25 @@ if [[ "$BENCH_CELLS" != none ]]; then
     PGB_HWM="$(proc_kb "$PGB_PID" VmHWM)"
     QCP_HWM="$(proc_kb "$QCP_PID" VmHWM)"
     [[ -n "$QCP2_PID" ]] && QCP2_HWM="$(proc_kb "$QCP2_PID" VmHWM)"
+    if [[ -n "$TLS_RUN" ]]; then
+        PGB_TLS_HWM="$(proc_kb "$PGB_TLS_PID" VmHWM)"
+        QCP_TLS_HWM="$(proc_kb "$QCP_TLS_PID" VmHWM)"
+    fi
 fi
+# Which side is encrypted: after a short pgbench run (so each proxy has server connections
+# open, whatever its idle timeout did since its last cell), pg_stat_ssl for each proxy's.
+CHECK=(pgbouncer qcp)
+[[ -n "$QCP2_PID" ]] && CHECK+=(qcp2)
+(( TLS_ON )) && CHECK+=("${TLS_TARGETS[@]}")
+say "Server-side TLS of each proxy (pg_stat_ssl)"
+for t in "${CHECK[@]}"; do
+    timeout 60 pgbench -n -S -c 4 -j 1 -t 50 \
+        "host=127.0.0.1 port=$(port_of "$t") user=qcp_scram dbname=qcp_test sslmode=$(sslmode_of "$t")" >/dev/null 2>&1 \
+        || note "pgbench against $t (for the server-side TLS check) failed"
+    res="$(server_tls_check "$t")"
+    note "$t: server connections $res"
+    echo "{\"test\": \"server_tls\", \"target\": \"$t\", \"result\": $res}" >>"$MEM"
+done
 # The 2-thread qcp is only for the timed runs of its cells.
 stop_qcp2
 
@@ -616,34 +791,49 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Idle clients and SCRAM logins, on freshly started proxies
 # ---------------------------------------------------------------------------------------------
-MEM="$WORK/memory.jsonl"
-: >"$MEM"
 if (( BENCH_IDLE_CLIENTS > 0 )); then
-    say "Restarting both proxies for the memory test"
+    MEM_TARGETS=(pgbouncer qcp)
+    (( TLS_ON )) && MEM_TARGETS+=("${TLS_TARGETS[@]}")
+    say "Restarting the proxies for the memory test"
     stop_qcp; stop_pgbouncer
     start_pgbouncer
     start_qcp
-    for t in pgbouncer qcp; do
+    if (( TLS_ON )); then
+        stop_qcp_tls; stop_pgbouncer_tls
+        start_pgbouncer_tls
+        start_qcp_tls
+    fi
+    for t in "${MEM_TARGETS[@]}"; do
         # One login first, so the first server connection (both proxies open one) is in "before".
-        python3 "$BENCH/pgclient.py" logins --port "$(port_of "$t")" --clients 1 --timeout 30 >/dev/null
+        # shellcheck disable=SC2046
+        python3 "$BENCH/pgclient.py" logins --port "$(port_of "$t")" --clients 1 --timeout 30 $(tls_flag "$t") >/dev/null
         sleep 1
-        say "$BENCH_IDLE_CLIENTS idle SCRAM clients against $t"
+        say "$BENCH_IDLE_CLIENTS idle SCRAM clients against $t$([[ -n "$(tls_flag "$t")" ]] && echo ", over TLS")"
         wait_quiet
+        # shellcheck disable=SC2046
         res="$(python3 "$BENCH/pgclient.py" idle --port "$(port_of "$t")" --clients "$BENCH_IDLE_CLIENTS" \
-            --concurrency 100 --pid "$(pid_of "$t")" --settle 3 --timeout 300)" || res='{"ok": 0, "error": "client failed"}'
+            --concurrency 100 --pid "$(pid_of "$t")" --settle 3 --timeout 300 $(tls_flag "$t"))" \
+            || res='{"ok": 0, "error": "client failed"}'
         echo "$res" >&2
         echo "{\"test\": \"idle\", \"target\": \"$t\", \"result\": $res}" >>"$MEM"
         sleep 2
     done
+    # Logins, the proxies of a pair (clear text, then TLS) in turn, their order swapped every round.
+    PAIRS=("pgbouncer qcp")
+    (( TLS_ON )) && PAIRS+=("pgbouncer_tls qcp_tls")
     for (( r = 1; r <= BENCH_ROUNDS; r++ )); do
-        for t in pgbouncer qcp; do
-            [[ $(( r % 2 )) == 0 ]] && t="$([[ "$t" == qcp ]] && echo pgbouncer || echo qcp)"
-            wait_quiet
-            res="$(python3 "$BENCH/pgclient.py" logins --port "$(port_of "$t")" --clients "$BENCH_LOGIN_CLIENTS" \
-                --concurrency "$BENCH_LOGIN_CONCURRENCY" --pid "$(pid_of "$t")" --timeout 300)" \
-                || res='{"ok": 0, "error": "client failed"}'
-            note "round $r: $BENCH_LOGIN_CLIENTS logins against $t: $res"
-            echo "{\"test\": \"logins\", \"round\": $r, \"target\": \"$t\", \"result\": $res}" >>"$MEM"
+        for pair in "${PAIRS[@]}"; do
+            read -r -a P <<<"$pair"
+            (( r % 2 == 0 )) && P=("${P[1]}" "${P[0]}")
+            for t in "${P[@]}"; do
+                wait_quiet
+                # shellcheck disable=SC2046
+                res="$(python3 "$BENCH/pgclient.py" logins --port "$(port_of "$t")" --clients "$BENCH_LOGIN_CLIENTS" \
+                    --concurrency "$BENCH_LOGIN_CONCURRENCY" --pid "$(pid_of "$t")" --timeout 300 $(tls_flag "$t"))" \
+                    || res='{"ok": 0, "error": "client failed"}'
+                note "round $r: $BENCH_LOGIN_CLIENTS logins against $t: $res"
+                echo "{\"test\": \"logins\", \"round\": $r, \"target\": \"$t\", \"result\": $res}" >>"$MEM"
+            done
         done
     done
 fi
@@ -666,6 +856,8 @@ BENCH_QCP_VERSION="$("$QCP" --version) at $QCP_REV" \
 BENCH_PGBENCH_VERSION="$(pgbench --version)" \
 BENCH_CLK_TCK="$CLK_TCK" BENCH_PGB_HWM="$PGB_HWM" BENCH_QCP_HWM="$QCP_HWM" \
 BENCH_QCP2_CELLS="${QCP2_RUN:-none}" BENCH_QCP2_HWM="$QCP2_HWM" \
+BENCH_TLS="$TLS_ON" BENCH_TLS_CELLS="${TLS_RUN:-none}" \
+BENCH_PGB_TLS_HWM="$PGB_TLS_HWM" BENCH_QCP_TLS_HWM="$QCP_TLS_HWM" \
 BENCH_QCP_ARENA_BYTES="$QCP_ARENA_BYTES" BENCH_PG_MAX_CONN="$PG_MAX_CONN" \
 BENCH_SECONDS="$BENCH_SECONDS" BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_QUICK="$BENCH_QUICK" \
 BENCH_POOL_SIZE="$BENCH_POOL_SIZE" BENCH_SCALE="$BENCH_SCALE" \
