@@ -16,6 +16,7 @@ mod inbox;
 mod listener;
 mod socket;
 mod stream;
+mod tls;
 
 pub use inbox::{Inbox, ReadError};
 pub use listener::Listener;

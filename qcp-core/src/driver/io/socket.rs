@@ -264,15 +264,6 @@ pub fn try_write(socket: &Socket, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Tries one non-blocking vectored write.
-#[inline]
-pub fn try_write_vectored(socket: &Socket, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    match socket {
-        Socket::Tcp(socket) => Write::write_vectored(&mut socket.get_ref(), bufs),
-        Socket::Unix(socket) => Write::write_vectored(&mut socket.get_ref(), bufs),
-    }
-}
-
 /// Tries one non-blocking write of `first` then `second` (one system call for both).
 #[inline]
 pub fn try_write_pair(socket: &Socket, first: &[u8], second: &[u8]) -> io::Result<usize> {

@@ -6,26 +6,37 @@
 //! (`read`, `write_all`, the handshakes) are the same non-blocking calls plus a wait for the
 //! socket, for the logins and tasks on async-std.
 //!
-//! With TLS, rustls keeps what it decrypted but nobody read yet, and what it encrypted but the
-//! socket did not take yet, so the kernel's readiness no longer tells the whole story: a
+//! With TLS, `tls.rs` keeps what was decrypted but nobody read yet, and what was encrypted but
+//! the socket did not take yet, so the kernel's readiness no longer tells the whole story: a
 //! short read does not mean the socket is empty (only `WouldBlock` does), and `wants_flush`
 //! says that encrypted bytes still wait for room.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::server::UnbufferedServerConnection;
+use rustls::{ClientConfig, ServerConfig};
 
 use super::socket::{self, Socket};
+use super::tls::{read_into, Pumped, Tls};
 
 /// A client or server connection, clear or encrypted.
-#[derive(Debug)]
 pub struct Stream {
     socket: Socket,
-    /// Boxed: rustls's state is large, and most connections in most deployments are clear.
-    tls: Option<Box<Connection>>,
+    /// Boxed: the TLS state is large, and most connections in most deployments are clear.
+    tls: Option<Box<Tls>>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("socket", &self.socket)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// Why a TLS handshake failed.
@@ -81,13 +92,11 @@ impl Stream {
         config: &Arc<ServerConfig>,
         already: &[u8],
     ) -> Result<(), HandshakeError> {
-        let mut conn = ServerConnection::new(Arc::clone(config)).map_err(HandshakeError::Tls)?;
-        let mut prefix = already;
-        while !prefix.is_empty() {
-            conn.read_tls(&mut prefix).map_err(HandshakeError::Io)?;
-            conn.process_new_packets().map_err(HandshakeError::Tls)?;
-        }
-        self.tls = Some(Box::new(Connection::Server(conn)));
+        let conn =
+            UnbufferedServerConnection::new(Arc::clone(config)).map_err(HandshakeError::Tls)?;
+        let mut tls = Tls::server(conn);
+        tls.feed(already);
+        self.tls = Some(Box::new(tls));
         self.handshake().await
     }
 
@@ -97,41 +106,36 @@ impl Stream {
         config: &Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> Result<(), HandshakeError> {
-        let conn = ClientConnection::new(Arc::clone(config), name).map_err(HandshakeError::Tls)?;
-        self.tls = Some(Box::new(Connection::Client(conn)));
+        let conn = UnbufferedClientConnection::new(Arc::clone(config), name)
+            .map_err(HandshakeError::Tls)?;
+        self.tls = Some(Box::new(Tls::client(conn)));
         self.handshake().await
     }
 
     async fn handshake(&mut self) -> Result<(), HandshakeError> {
         loop {
-            let Some(conn) = self.tls.as_deref_mut() else {
+            let Some(tls) = self.tls.as_deref_mut() else {
                 return Ok(());
             };
-            match flush(conn, &self.socket) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.socket.writable().await.map_err(HandshakeError::Io)?;
-                    continue;
-                }
-                Err(e) => return Err(HandshakeError::Io(e)),
+            let pumped = tls.pump(&[]).map(|(_, pumped)| pumped);
+            if let Err(error) = pumped {
+                // Tell the peer why, if the socket takes it now.
+                let _ = flush(tls, &self.socket);
+                return Err(HandshakeError::Tls(error));
             }
-            if !conn.is_handshaking() {
+            self.flush_all().await.map_err(HandshakeError::Io)?;
+            let Some(tls) = self.tls.as_deref_mut() else {
+                return Ok(());
+            };
+            if !tls.is_handshaking() {
                 return Ok(());
             }
-            match conn.read_tls(&mut Reader(&self.socket)) {
-                Ok(0) => {
-                    return Err(HandshakeError::Io(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the peer closed the connection during the TLS handshake",
-                    )))
-                }
-                Ok(_) => {
-                    if let Err(error) = conn.process_new_packets() {
-                        // rustls queued an alert that tells the peer why: send it if we can.
-                        let _ = flush(conn, &self.socket);
-                        return Err(HandshakeError::Tls(error));
-                    }
-                }
+            if pumped == Ok(Pumped::PeerClosed) {
+                return Err(HandshakeError::Io(closed_during_handshake()));
+            }
+            match fill(tls, &self.socket) {
+                Ok(0) => return Err(HandshakeError::Io(closed_during_handshake())),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.socket.readable().await.map_err(HandshakeError::Io)?;
                 }
@@ -143,7 +147,9 @@ impl Stream {
 
     /// Whether encrypted bytes wait for room in the socket.
     pub fn wants_flush(&self) -> bool {
-        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+        self.tls
+            .as_ref()
+            .is_some_and(|tls| !tls.pending_output().is_empty())
     }
 
     /// One non-blocking read of plaintext: `Ok(0)` is the end of the stream, `WouldBlock`
@@ -152,18 +158,18 @@ impl Stream {
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.tls.as_deref_mut() {
             None => socket::try_read(&self.socket, buf),
-            Some(conn) => read_plaintext(conn, &self.socket, buf),
+            Some(tls) => read_plaintext(tls, &self.socket, buf),
         }
     }
 
     /// One non-blocking write of `first` then `second`; returns how many plaintext bytes were
     /// taken. Under TLS, what was encrypted earlier goes first, and nothing new is taken
-    /// while it cannot go (so at most one batch waits, encrypted, outside the arena).
+    /// while it cannot go (so at most one batch waits, encrypted).
     #[inline]
     pub fn try_write_pair(&mut self, first: &[u8], second: &[u8]) -> io::Result<usize> {
         match self.tls.as_deref_mut() {
             None => socket::try_write_pair(&self.socket, first, second),
-            Some(conn) => write_plaintext(conn, &self.socket, first, second),
+            Some(tls) => write_plaintext(tls, &self.socket, first, second),
         }
     }
 
@@ -182,13 +188,13 @@ impl Stream {
         }
     }
 
-    /// Writes all of `bytes` (and whatever rustls still held).
+    /// Writes all of `bytes` (and whatever was still encrypted and waiting).
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut rest = bytes;
         while !rest.is_empty() {
             match self.try_write_pair(&[], rest) {
                 Ok(0) if !self.wants_flush() => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => rest = &rest[n..],
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.socket.writable().await?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -197,29 +203,17 @@ impl Stream {
         self.flush_all().await
     }
 
-    /// Sends whatever rustls still holds.
+    /// Sends whatever was encrypted and still waits.
     pub async fn flush_all(&mut self) -> io::Result<()> {
         loop {
-            let Some(conn) = self.tls.as_deref_mut() else {
+            let Some(tls) = self.tls.as_deref_mut() else {
                 return Ok(());
             };
-            match flush(conn, &self.socket) {
+            match flush(tls, &self.socket) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.socket.writable().await?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
             }
-        }
-    }
-
-    /// Sends what is ready now without waiting: `Ok(true)` if nothing is left.
-    pub fn try_flush(&mut self) -> io::Result<bool> {
-        let Some(conn) = self.tls.as_deref_mut() else {
-            return Ok(true);
-        };
-        match flush(conn, &self.socket) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
         }
     }
 
@@ -230,10 +224,10 @@ impl Stream {
             None => {
                 let _ = socket::try_write(&self.socket, bytes);
             }
-            Some(conn) => {
-                let _ = conn.writer().write_all(bytes);
-                conn.send_close_notify();
-                let _ = flush(conn, &self.socket);
+            Some(tls) => {
+                let _ = tls.pump(bytes);
+                tls.close();
+                let _ = flush(tls, &self.socket);
             }
         }
     }
@@ -251,80 +245,90 @@ impl AsRawFd for Stream {
     }
 }
 
-/// The socket as `io::Read` for rustls (non-blocking).
-struct Reader<'a>(&'a Socket);
-
-impl Read for Reader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::try_read(self.0, buf)
-    }
+fn closed_during_handshake() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the peer closed the connection during the TLS handshake",
+    )
 }
 
-/// The socket as `io::Write` for rustls (non-blocking; rustls writes its records vectored).
-struct Writer<'a>(&'a Socket);
-
-impl Write for Writer<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        socket::try_write(self.0, buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        socket::try_write_vectored(self.0, bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+fn invalid(error: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
-/// Writes what rustls holds until it is all out (`Ok`) or the socket is full (`WouldBlock`).
-fn flush(conn: &mut Connection, socket: &Socket) -> io::Result<()> {
-    while conn.wants_write() {
-        conn.write_tls(&mut Writer(socket))?;
+/// One read from the socket into the TLS connection's incoming buffer.
+fn fill(tls: &mut Tls, socket: &Socket) -> io::Result<usize> {
+    read_into(tls, |buf| socket::try_read(socket, buf))
+}
+
+/// Writes what is encrypted until it is all out (`Ok`) or the socket is full (`WouldBlock`).
+fn flush(tls: &mut Tls, socket: &Socket) -> io::Result<()> {
+    while !tls.pending_output().is_empty() {
+        let n = socket::try_write(socket, tls.pending_output())?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        tls.output_sent(n);
     }
     Ok(())
 }
 
-fn read_plaintext(conn: &mut Connection, socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+fn read_plaintext(tls: &mut Tls, socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     loop {
-        match conn.reader().read(buf) {
-            // Plaintext, or 0 after the peer's close_notify.
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            // The peer closed without close_notify (UnexpectedEof), or worse.
-            Err(e) => return Err(e),
+        if tls.has_plaintext() {
+            return Ok(tls.take_plaintext(buf));
         }
-        if conn.read_tls(&mut Reader(socket))? == 0 {
-            // The next reader().read reports the end (clean or not).
+        if tls.peer_closed() {
+            return Ok(0);
+        }
+        let (filled, pumped) = tls.pump_into(buf).map_err(|error| {
+            let _ = flush(tls, socket);
+            invalid(error)
+        })?;
+        // A key update or an alert may need an answer; it goes now if it can.
+        match flush(tls, socket) {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+            _ => {}
+        }
+        if filled > 0 {
+            return Ok(filled);
+        }
+        if tls.has_plaintext() {
             continue;
         }
-        if let Err(error) = conn.process_new_packets() {
-            let _ = flush(conn, socket);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+        if pumped == Pumped::PeerClosed {
+            return Ok(0);
         }
-        // A key update or an alert may need an answer; it goes now if it can.
-        if conn.wants_write() {
-            match flush(conn, socket) {
-                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-                _ => {}
-            }
+        // The end of the stream without close_notify is an end all the same.
+        if fill(tls, socket)? == 0 {
+            return Ok(0);
         }
     }
 }
 
 fn write_plaintext(
-    conn: &mut Connection,
+    tls: &mut Tls,
     socket: &Socket,
     first: &[u8],
     second: &[u8],
 ) -> io::Result<usize> {
-    flush(conn, socket)?;
-    let mut taken = conn.writer().write(first)?;
-    if taken == first.len() {
-        taken += conn.writer().write(second)?;
+    flush(tls, socket)?;
+    let mut taken = 0;
+    for part in [first, second] {
+        if part.is_empty() {
+            continue;
+        }
+        let (n, pumped) = tls.pump(part).map_err(invalid)?;
+        taken += n;
+        if n < part.len() || pumped != Pumped::Ready {
+            break;
+        }
     }
-    match flush(conn, socket) {
+    match flush(tls, socket) {
         Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+        _ if taken == 0 && !(first.is_empty() && second.is_empty()) => {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
         _ => Ok(taken),
     }
 }
