@@ -1,5 +1,5 @@
-//! Pieces shared by the `qcp` and `qcp-ctrl` programs: logging set-up and the control-socket
-//! client.
+//! Pieces shared by the `qcp` and `qcp-ctrl` programs: logging set-up, the control-socket
+//! client, and `qcp-ctrl passwd` (in `passwd`).
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use qcp_core::config::{Config, LogOutput};
+
+pub mod passwd;
 
 /// Installs the global tracing subscriber as `log_level` and `log_output` say. A log file is
 /// created if missing and appended to.

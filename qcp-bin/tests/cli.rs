@@ -765,3 +765,96 @@ async fn a_unix_socket_listener_is_replaced_after_a_crash_and_removed_at_exit() 
     assert!(status.success(), "qcp exited with {status}");
     assert!(!listening.exists(), "the socket file is removed at exit");
 }
+
+// ---- qcp-ctrl passwd --------------------------------------------------------------------------
+
+/// Runs `qcp-ctrl passwd ARGS` with `input` on standard input (not a terminal).
+async fn passwd(args: &[&str], input: &str) -> Ran {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(QCP_CTRL)
+        .arg("passwd")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run qcp-ctrl passwd");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write the password");
+    drop(stdin);
+    let output = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .expect("qcp-ctrl passwd finishes")
+        .expect("wait");
+    Ran {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The secret `qcp-ctrl passwd` prints serves both sides: qcp checks clients with it, and
+/// the same secret set on the server (ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...') lets qcp
+/// log in there by reusing the client's proof; no plaintext password is stored anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_passwd_makes_a_secret_that_logs_in_through_qcp() {
+    let out = passwd(&["qcp_passwd_user"], "pw-Ünïcode-1\n").await;
+    assert!(out.status.success(), "{}", out.stderr);
+    let secret = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no password line in:\n{}", out.stdout))
+        .to_owned();
+    assert!(secret.starts_with("SCRAM-SHA-256$4096:"), "{secret}");
+
+    // The same secret for the role on the server.
+    let (admin, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user=postgres password=qcp-super-pass dbname=qcp_test sslmode=disable",
+            pg_addr().rsplit_once(':').unwrap().0,
+            pg_addr().rsplit_once(':').unwrap().1
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect as the superuser");
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'qcp_passwd_user') THEN
+                 CREATE ROLE qcp_passwd_user LOGIN;
+               END IF;
+             END $$;
+             ALTER ROLE qcp_passwd_user LOGIN PASSWORD '{secret}';
+             GRANT CONNECT ON DATABASE qcp_test TO qcp_passwd_user;"
+        ))
+        .await
+        .expect("set the role's secret");
+
+    let qcp = start_qcp(&out.stdout).await;
+    let (db, _connection) = client(&qcp.conninfo("qcp_passwd_user", "pw-Ünïcode-1")).await;
+    let row = db
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .expect("a query through qcp");
+    assert_eq!(row.get::<_, String>(0), "qcp_passwd_user");
+    let wrong = tokio_postgres::connect(
+        &qcp.conninfo("qcp_passwd_user", "pw-unicode-1"),
+        tokio_postgres::NoTls,
+    )
+    .await;
+    assert!(wrong.is_err(), "another password must not log in");
+
+    // An empty password is refused, and nothing is printed.
+    let out = passwd(&["someone"], "\n").await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(out.stderr.contains("empty password"), "{}", out.stderr);
+}

@@ -8,7 +8,7 @@ use qcp_core::config::{Config, DEFAULT_CONTROL_SOCKET};
 
 /// Control a running qcp instance. Without options it talks to the instance on the default
 /// control socket (/tmp/qcp.sock); --config FILE uses that file's control_socket, --socket
-/// PATH names the socket directly.
+/// PATH names the socket directly. `passwd` needs no running instance.
 #[derive(FromArgs)]
 struct Args {
     /// the qcp configuration file whose control_socket to use
@@ -28,6 +28,7 @@ struct Args {
 enum Command {
     Quit(Quit),
     Status(Status),
+    Passwd(Passwd),
 }
 
 /// Stop qcp gracefully: it stops accepting clients, lets transactions in flight finish, tells
@@ -43,8 +44,41 @@ struct Quit {}
 #[argh(subcommand, name = "status")]
 struct Status {}
 
+/// Print a `users` entry for USER with a SCRAM-SHA-256 secret of a password (asked twice
+/// without echo on a terminal, else read from the first line of standard input), so the
+/// configuration need not hold the plaintext password. qcp logs in to servers with a secret
+/// by reusing the client's SCRAM proof, which works when the server holds the same secret:
+/// set it there with ALTER ROLE USER PASSWORD 'SCRAM-SHA-256$...' (PostgreSQL stores a
+/// secret given that way as is), or copy the server's own secret from pg_authid instead.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "passwd")]
+struct Passwd {
+    /// the user name
+    #[argh(positional)]
+    user: String,
+
+    /// PBKDF2 iterations of the secret (default 4096, PostgreSQL's)
+    #[argh(option, default = "4096")]
+    iterations: u32,
+}
+
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    if let Command::Passwd(passwd) = &args.command {
+        let entry = qcp_bin::passwd::read_password(&passwd.user).and_then(|password| {
+            qcp_bin::passwd::users_entry(&passwd.user, &password, passwd.iterations)
+        });
+        return match entry {
+            Ok(entry) => {
+                print!("{entry}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("qcp-ctrl passwd: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let socket = match (&args.socket, &args.config) {
         (Some(socket), _) => socket.clone(),
         (None, Some(path)) => match Config::load(path) {
@@ -59,6 +93,7 @@ fn main() -> ExitCode {
     let command = match args.command {
         Command::Quit(_) => "quit",
         Command::Status(_) => "status",
+        Command::Passwd(_) => return ExitCode::FAILURE,
     };
     match qcp_bin::control(&socket, command) {
         Ok(answer) if answer.starts_with("error") => {

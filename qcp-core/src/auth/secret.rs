@@ -142,8 +142,13 @@ impl ScramSecret {
     /// A fresh verifier like PostgreSQL's `CREATE ROLE ... PASSWORD`: random 16-byte salt,
     /// 4096 iterations. Expensive (PBKDF2): call it once per user at configuration load.
     pub fn generate(password: &str) -> ScramSecret {
+        ScramSecret::generate_with(password, DEFAULT_SCRAM_ITERATIONS)
+    }
+
+    /// [`ScramSecret::generate`] with `iterations` rounds (for `qcp-ctrl passwd`).
+    pub fn generate_with(password: &str, iterations: u32) -> ScramSecret {
         let salt: [u8; DEFAULT_SALT_LEN] = random_bytes();
-        ScramSecret::from_password(password, &salt, DEFAULT_SCRAM_ITERATIONS)
+        ScramSecret::from_password(password, &salt, iterations)
     }
 
     /// A verifier that no password matches, for "mock" authentication of unknown users.
