@@ -289,6 +289,17 @@ async fn serve_client(
         if timeout(login_timeout, socket.readable()).await.is_err() {
             return;
         }
+        // A login holds a chunk until it ends: at most a quarter of the arena goes to logins,
+        // so a crowd of clients that never finish logging in cannot starve established ones.
+        let query_wait = shared.config.timeouts.query_wait;
+        let Ok(login_slot) = timeout(query_wait, shared.login_slots.acquire_arc()).await else {
+            Shared::count(&shared.stats.refused);
+            warn!("refused client: too many logins in progress");
+            let error = PgError::fatal(sqlstate::TOO_MANY_CONNECTIONS, "too many clients are logging in at once")
+                .with_hint("retry; if slow or unfinished logins crowd qcp, lower timeouts.client_login, or raise arena.chunks_count (logins may use a quarter of the arena)");
+            let _ = write_all(&socket, &error.to_bytes()).await;
+            return;
+        };
         let Ok(inbox) = Inbox::acquire(&shared.arena, Priority::New, shared.config.timeouts.query_wait).await else {
             Shared::count(&shared.stats.arena_timeouts);
             warn!("refused client: arena exhausted");
@@ -307,6 +318,8 @@ async fn serve_client(
                 .with_hint("raise timeouts.client_login in qcp's config")
                 .into()),
         };
+        // The login is over (its chunk, if it logged in, is the session's now).
+        drop(login_slot);
         match opening {
             // Boxed, like the login: a cancel's state is large, and an idle client's task
             // would otherwise keep room for it.

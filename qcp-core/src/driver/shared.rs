@@ -119,6 +119,15 @@ pub struct Shared {
     pub mock_key: [u8; 32],
     /// TLS configurations (replaced as a whole when certificates are re-read).
     tls: RwLock<Arc<TlsSetup>>,
+    /// One permit per login in progress: logins may hold at most this share of the arena,
+    /// so clients that never finish their start-up cannot take the chunks established
+    /// clients need for their traffic.
+    pub login_slots: Arc<async_lock::Semaphore>,
+}
+
+/// The share of the arena's chunks logins in progress may hold: a quarter (at least one).
+pub fn login_slots(chunks_count: usize) -> usize {
+    (chunks_count / 4).max(1)
 }
 
 impl Shared {
@@ -155,6 +164,9 @@ impl Shared {
             local_addr,
             mock_key,
             tls: RwLock::new(Arc::new(tls)),
+            login_slots: Arc::new(async_lock::Semaphore::new(login_slots(
+                config.arena.chunks_count,
+            ))),
             config,
         })
     }

@@ -637,3 +637,65 @@ async fn session_shutdown_lets_a_transaction_finish_then_closes() {
 async fn smart_shutdown_lets_a_transaction_finish_then_closes() {
     shutdown_lets_transactions_finish(Setup::smart()).await;
 }
+
+/// Clients that start a login and never finish it hold at most a quarter of the arena: an
+/// established client goes on working, a new login beyond that share is told why instead of
+/// waiting for a chunk, and logins work again once the crowd leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_logins_cannot_starve_established_clients() {
+    // 32 chunks: logins in progress may hold 8.
+    let mut setup = Setup::smart().extra("timeouts:\n  query_wait: 1s\n");
+    setup.arena = "arena:\n  chunk_size: 16KB\n  chunks_count: 32\n".into();
+    let qcp = setup.start();
+    let established = qcp.client().await;
+
+    // 40 connections send the first bytes of a start-up packet, and nothing more.
+    let mut crowd = Vec::new();
+    for _ in 0..40 {
+        let mut raw = tokio::net::TcpStream::connect(qcp.addr)
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut raw, &[0, 0, 0, 80])
+            .await
+            .expect("send four bytes");
+        crowd.push(raw);
+    }
+    wait_until("the unfinished logins hold their share", WAIT, || async {
+        qcp.status_view().arena_in_use == 8
+    })
+    .await;
+
+    // The established client's traffic still finds chunks, large results included.
+    for n in 0..20 {
+        let row = established
+            .query_one("SELECT $1::int, repeat('y', 100000)", &[&n])
+            .await
+            .expect("an established client is not starved");
+        assert_eq!(row.get::<_, i32>(0), n);
+    }
+    assert_eq!(qcp.status_view().arena_in_use, 8, "the crowd holds no more");
+
+    // A new login waits for a login slot at most query_wait, then hears why.
+    let started = Instant::now();
+    let error = connect(&qcp.conninfo(SCRAM_USER.0, SCRAM_USER.1, DATABASE))
+        .await
+        .expect_err("no login slot is free");
+    assert_eq!(sqlstate_of(&error).as_deref(), Some("53300"), "{error}");
+    assert!(
+        format!("{error:?}").contains("logging in at once"),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The crowd leaves: logins work again.
+    drop(crowd);
+    wait_until("the crowd's chunks are back", WAIT, || async {
+        qcp.status_view().arena_in_use == 0
+    })
+    .await;
+    let client = qcp.client().await;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("a new login works");
+}
