@@ -154,10 +154,7 @@ pub fn fuzz_client_login(data: &[u8]) {
         if step != AuthStep::Continue {
             return;
         }
-        let Ok(Some(header)) = Header::parse_limited(input, &limits) else {
-            return;
-        };
-        let Some(frame) = input.get(..header.frame_len()) else {
+        let Some((header, frame, rest)) = next_message(input, &limits) else {
             return;
         };
         let body = frame.get(qcp_codec::HEADER_LEN..).unwrap_or_default();
@@ -166,7 +163,7 @@ pub fn fuzz_client_login(data: &[u8]) {
             Ok(step) => step,
             Err(_) => return,
         };
-        input = &input[header.frame_len()..];
+        input = rest;
     }
 }
 
@@ -195,10 +192,7 @@ pub fn fuzz_server_login(data: &[u8]) {
     }
     let limits = limits();
     for _ in 0..MAX_STEPS {
-        let Ok(Some(header)) = Header::parse_limited(input, &limits) else {
-            return;
-        };
-        let Some(frame) = input.get(..header.frame_len()) else {
+        let Some((header, frame, rest)) = next_message(input, &limits) else {
             return;
         };
         let body = frame.get(qcp_codec::HEADER_LEN..).unwrap_or_default();
@@ -207,7 +201,7 @@ pub fn fuzz_server_login(data: &[u8]) {
             Ok(None) => {}
             Ok(Some(_)) | Err(_) => return,
         }
-        input = &input[header.frame_len()..];
+        input = rest;
     }
 }
 
@@ -282,6 +276,15 @@ fn arena(chunk_size: usize, chunks: usize) -> Arc<crate::arena::Arena> {
             .entry((chunk_size, chunks))
             .or_insert_with(|| crate::arena::Arena::new(chunk_size, chunks)),
     )
+}
+
+/// The first whole tagged message of `input` (its header and frame) and what follows it;
+/// `None` for a bad or partial message.
+fn next_message<'a>(input: &'a [u8], limits: &Limits) -> Option<(Header, &'a [u8], &'a [u8])> {
+    let header = Header::parse_limited(input, limits).ok()??;
+    let frame = input.get(..header.frame_len())?;
+    let rest = input.get(header.frame_len()..)?;
+    Some((header, frame, rest))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -143,6 +143,23 @@ async fn psql_tls(qcp: &Qcp, env: &[(&str, String)], sql: &str) -> (bool, String
     psql_at("localhost", qcp.addr.port(), &env, &["-Atc", sql]).await
 }
 
+/// tokio-postgres over rustls to qcp as the SCRAM test user, `sslmode=require`, checking
+/// qcp's certificate against `pki`'s CA and the name `localhost`.
+async fn rustls_connect(qcp: &Qcp, pki: &Pki) -> tokio_postgres::Client {
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(pki.rustls_client(&[]));
+    let conninfo = format!(
+        "host=localhost hostaddr=127.0.0.1 port={} user={} password={} dbname={DATABASE} sslmode=require",
+        qcp.addr.port(),
+        SCRAM_USER.0,
+        SCRAM_USER.1
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tls)
+        .await
+        .expect("TLS connect through qcp");
+    tokio::spawn(connection);
+    client
+}
+
 /// What the connection itself reports about TLS, as PostgreSQL sees qcp's server
 /// connection: `ssl|version`.
 const SERVER_SIDE_SSL: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
@@ -213,17 +230,7 @@ async fn tokio_postgres_over_rustls_runs_transactions_and_large_results() {
     let qcp = Setup::smart()
         .extra(&pki.client_tls("require", false))
         .start();
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(pki.rustls_client(&[]));
-    let conninfo = format!(
-        "host=localhost hostaddr=127.0.0.1 port={} user={} password={} dbname={DATABASE} sslmode=require",
-        qcp.addr.port(),
-        SCRAM_USER.0,
-        SCRAM_USER.1
-    );
-    let (client, connection) = tokio_postgres::connect(&conninfo, tls)
-        .await
-        .expect("TLS connect through qcp");
-    tokio::spawn(connection);
+    let client = rustls_connect(&qcp, &pki).await;
     // Larger than a TLS record (16 KB) and than the test arena's chunk: many records, many
     // chunks, both ways.
     let big = "x".repeat(300_000);
@@ -502,17 +509,7 @@ async fn certificates_read_again_serve_new_connections_and_a_bad_file_keeps_the_
         .extra(&first.client_tls("require", false))
         .start();
     // A client connected before the certificate changes.
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(first.rustls_client(&[]));
-    let conninfo = format!(
-        "host=localhost hostaddr=127.0.0.1 port={} user={} password={} dbname={DATABASE} sslmode=require",
-        qcp.addr.port(),
-        SCRAM_USER.0,
-        SCRAM_USER.1
-    );
-    let (before, connection) = tokio_postgres::connect(&conninfo, tls)
-        .await
-        .expect("TLS connect");
-    tokio::spawn(connection);
+    let before = rustls_connect(&qcp, &first).await;
 
     // The files are replaced (a certificate renewed by another authority) and read again.
     let second = Pki::new();

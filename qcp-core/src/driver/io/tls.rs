@@ -188,20 +188,13 @@ impl Tls {
                 ..
             } = self;
             let rest = data.get(encrypted..).unwrap_or_default();
-            let (discard, outcome) = match side {
-                Side::Server(conn) => step::<ServerConnectionData>(
-                    conn.process_tls_records(incoming.as_mut_slice()),
-                    outgoing,
-                    (&mut sink, plain),
-                    rest,
-                ),
-                Side::Client(conn) => step::<ClientConnectionData>(
-                    conn.process_tls_records(incoming.as_mut_slice()),
-                    outgoing,
-                    (&mut sink, plain),
-                    rest,
-                ),
-            };
+            let (discard, outcome) = advance(
+                side,
+                incoming.as_mut_slice(),
+                outgoing,
+                (&mut sink, plain),
+                rest,
+            );
             if discard > 0 {
                 incoming.drain(..discard.min(incoming.len()));
                 if incoming.is_empty() {
@@ -223,12 +216,7 @@ impl Tls {
                     *peer_closed = true;
                     return Ok((encrypted, sink.filled, Pumped::PeerClosed));
                 }
-                Step::Stop(pumped) => {
-                    if pumped == Pumped::Ready && encrypted < data.len() {
-                        continue;
-                    }
-                    return Ok((encrypted, sink.filled, pumped));
-                }
+                Step::Stop(pumped) => return Ok((encrypted, sink.filled, pumped)),
             }
         }
         Ok((encrypted, sink.filled, Pumped::NeedInput))
@@ -248,20 +236,7 @@ impl Tls {
                 buf: &mut [],
                 filled: 0,
             };
-            let (_, outcome) = match side {
-                Side::Server(conn) => step::<ServerConnectionData>(
-                    conn.process_tls_records(&mut []),
-                    outgoing,
-                    (&mut sink, plain),
-                    &[],
-                ),
-                Side::Client(conn) => step::<ClientConnectionData>(
-                    conn.process_tls_records(&mut []),
-                    outgoing,
-                    (&mut sink, plain),
-                    &[],
-                ),
-            };
+            let (_, outcome) = advance(side, &mut [], outgoing, (&mut sink, plain), &[]);
             if !matches!(outcome, Ok(Step::Again)) {
                 return;
             }
@@ -317,6 +292,24 @@ enum Step {
     Encrypted(usize),
     /// Nothing more can happen until the caller acts.
     Stop(Pumped),
+}
+
+/// One call of rustls on `incoming`, for either side, and [`step`] on the state it returns.
+fn advance(
+    side: &mut Side,
+    incoming: &mut [u8],
+    outgoing: &mut Vec<u8>,
+    sink: (&mut Sink<'_>, &mut Vec<u8>),
+    data: &[u8],
+) -> (usize, Result<Step, rustls::Error>) {
+    match side {
+        Side::Server(conn) => {
+            step::<ServerConnectionData>(conn.process_tls_records(incoming), outgoing, sink, data)
+        }
+        Side::Client(conn) => {
+            step::<ClientConnectionData>(conn.process_tls_records(incoming), outgoing, sink, data)
+        }
+    }
 }
 
 /// Acts on one state: returns how much of the incoming buffer rustls consumed and what
