@@ -6,6 +6,7 @@
 //! - `auth/`: secrets, SCRAM-SHA-256 and md5, sans-IO;
 //! - `pool/`: server connection pools per (database, user);
 //! - `relay/`: framing by header, request/answer tracking, session parameters, sans-IO;
+//! - `stats/`: counters, histograms and the snapshot the console and `/metrics` render;
 //! - `driver/`: the only code that touches the async runtime: sockets, tasks, timers.
 //!
 //! [`start`] runs an instance; the `qcp` binary is a thin wrapper around it.
@@ -17,6 +18,7 @@ pub mod driver;
 pub mod errors;
 pub mod pool;
 pub mod relay;
+pub mod stats;
 pub mod tls;
 
 #[doc(hidden)]
