@@ -42,6 +42,12 @@ pub mod sqlstate {
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     /// in_failed_sql_transaction
     pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+    /// syntax_error
+    pub const SYNTAX_ERROR: &str = "42601";
+    /// undefined_object (e.g. an unknown SHOW item, as PostgreSQL's own SHOW answers)
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    /// insufficient_privilege
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 }
 
 /// How bad an error is for the connection.
@@ -173,6 +179,25 @@ impl Refusal {
         match self {
             Refusal::Error(error) => Some(error.to_bytes()),
             Refusal::Server(bytes) => Some(bytes.clone()),
+            Refusal::Silent => None,
+        }
+    }
+}
+
+impl Refusal {
+    /// The SQLSTATE the client is told (`None` when it is told nothing).
+    pub fn sqlstate(&self) -> Option<String> {
+        match self {
+            Refusal::Error(error) => Some(error.code.to_owned()),
+            Refusal::Server(bytes) => {
+                let limits = qcp_codec::Limits::default();
+                match qcp_codec::BackendMessage::decode(bytes, &limits) {
+                    Ok(Some((qcp_codec::BackendMessage::ErrorResponse(e), _))) => e
+                        .sqlstate()
+                        .map(|code| String::from_utf8_lossy(code).into_owned()),
+                    _ => None,
+                }
+            }
             Refusal::Silent => None,
         }
     }

@@ -28,6 +28,7 @@ struct Args {
 enum Command {
     Quit(Quit),
     Status(Status),
+    Show(Show),
     Passwd(Passwd),
 }
 
@@ -43,6 +44,18 @@ struct Quit {}
 #[derive(FromArgs)]
 #[argh(subcommand, name = "status")]
 struct Status {}
+
+/// Print one of the admin console's tables in human units: pools (clients active and
+/// waiting, server connections by state, the longest wait), clients, servers (one row per
+/// connection), or stats (per database: transactions, queries, bytes, times); also any other
+/// SHOW item of the console (databases, users, config, arena, mem, lists, state, totals...).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "show")]
+struct Show {
+    /// what to show: pools, clients, servers, stats, ...
+    #[argh(positional)]
+    what: String,
+}
 
 /// Print a `users` entry for USER with a SCRAM-SHA-256 secret of a password (asked twice
 /// without echo on a terminal, else read from the first line of standard input), so the
@@ -91,11 +104,12 @@ fn main() -> ExitCode {
         (None, None) => PathBuf::from(DEFAULT_CONTROL_SOCKET),
     };
     let command = match args.command {
-        Command::Quit(_) => "quit",
-        Command::Status(_) => "status",
+        Command::Quit(_) => "quit".to_owned(),
+        Command::Status(_) => "status".to_owned(),
+        Command::Show(show) => format!("show {}", show.what),
         Command::Passwd(_) => return ExitCode::FAILURE,
     };
-    match qcp_bin::control(&socket, command) {
+    match qcp_bin::control(&socket, &command) {
         Ok(answer) if answer.starts_with("error") => {
             eprint!("qcp-ctrl: {answer}");
             ExitCode::FAILURE

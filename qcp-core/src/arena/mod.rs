@@ -104,6 +104,11 @@ impl Arena {
         self.chunks_count
     }
 
+    /// Chunks kept for traffic of clients that hold a server connection.
+    pub fn reserved(&self) -> usize {
+        self.reserve
+    }
+
     /// A snapshot of usage counters, for `qcp-ctrl status`.
     pub fn stats(&self) -> ArenaStats {
         let waiting = {

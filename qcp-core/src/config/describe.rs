@@ -70,6 +70,23 @@ pub(super) fn describe(config: &Config) -> String {
     }
     out.line("control_socket", config.control_socket.display());
     out.line("worker_threads", config.worker_threads);
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "(none)".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    out.line("admin_users", list(&config.admin_users));
+    out.line("stats_users", list(&config.stats_users));
+    match config.metrics_address {
+        Some(address) => out.line("metrics_address", address),
+        None => out.line("metrics_address", "(off)"),
+    }
+    out.line(
+        "stats_period",
+        super::size::format_duration(config.stats_period),
+    );
 
     let t = &config.timeouts;
     for (name, value, when_zero) in [

@@ -15,7 +15,8 @@
 //! Layout: `load.rs` is the only code that knows about YAML (swap the parser there), `raw.rs`
 //! holds the serde shapes of the file, `validate.rs` turns them into a [`Config`],
 //! `size.rs` parses and prints sizes and durations, `locate.rs` finds a setting's line, `address.rs` reads addresses (`host:port` or a Unix socket),
-//! `error.rs` holds [`ConfigError`] and `describe.rs` prints the effective settings.
+//! `error.rs` holds [`ConfigError`] and `describe.rs` prints the effective settings, `admin.rs` checks the console's and the
+//! metrics' settings.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use tracing::level_filters::LevelFilter;
 use crate::auth::Secret;
 
 mod address;
+mod admin;
 mod describe;
 mod error;
 mod load;
@@ -36,6 +38,9 @@ mod tls;
 mod validate;
 
 pub use address::{socket_file_name, Endpoint, DEFAULT_UNIX_SOCKET_MODE, MAX_SOCKET_PATH};
+pub use admin::{
+    is_console_database, CONSOLE_DATABASE, CONSOLE_DATABASE_ALIAS, DEFAULT_STATS_PERIOD,
+};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use size::{format_duration, format_size, parse_duration, parse_size};
 pub use tls::{ClientTls, ClientTlsMode, ServerTls, ServerTlsMode};
@@ -104,6 +109,14 @@ pub struct Config {
     pub worker_threads: usize,
     /// TLS between clients and qcp.
     pub client_tls: ClientTls,
+    /// Users who may use the admin console fully.
+    pub admin_users: Vec<String>,
+    /// Users who may run the console's SHOW commands.
+    pub stats_users: Vec<String>,
+    /// Where `/metrics` is served (`None`: off).
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// The period of the console's `avg_*` figures. Default 60 s.
+    pub stats_period: Duration,
 }
 
 /// `relay_mode`: when a server connection given to a client returns to the pool.
@@ -312,6 +325,10 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             client_tls: ClientTls::default(),
+            admin_users: Vec::new(),
+            stats_users: Vec::new(),
+            metrics_address: None,
+            stats_period: DEFAULT_STATS_PERIOD,
         }
     }
 }

@@ -38,6 +38,10 @@ pub(super) struct RawConfig {
     pub limits: Option<RawLimits>,
     pub worker_threads: Option<u64>,
     pub client_tls: Option<RawClientTls>,
+    pub admin_users: Option<Vec<String>>,
+    pub stats_users: Option<Vec<String>>,
+    pub metrics_address: Option<String>,
+    pub stats_period: Option<Seconds>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

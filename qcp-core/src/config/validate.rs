@@ -9,6 +9,7 @@ use tracing::level_filters::LevelFilter;
 use crate::auth::Secret;
 
 use super::address::{Endpoint, DEFAULT_UNIX_SOCKET_MODE, MAX_SOCKET_PATH};
+use super::admin;
 use super::raw::{RawArena, RawAuthMethod, RawConfig, RawLimits, RawLogOutput, RawRelayMode};
 use super::raw::{RawServer, RawTimeouts, RawUser};
 use super::size::format_size;
@@ -73,6 +74,13 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
         Some(RawAuthMethod::Md5) => AuthMethod::Md5,
         Some(RawAuthMethod::Trust) => AuthMethod::Trust,
     };
+    // Checked in the order of the fields below, so the first mistake in the file is reported.
+    let log_output = log_output(raw.log_output)?;
+    let arena = arena(raw.arena)?;
+    let servers = servers(raw.servers.unwrap_or_default())?;
+    let users = users(raw.users.unwrap_or_default(), auth_method)?;
+    let admin_users = admin::console_users("admin_users", raw.admin_users, &users, auth_method)?;
+    let stats_users = admin::console_users("stats_users", raw.stats_users, &users, auth_method)?;
     Ok(Config {
         listening_address,
         unix_socket_mode: raw
@@ -84,16 +92,20 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
             Some(RawRelayMode::Smart) => RelayMode::Smart,
         },
         log_level: raw.log_level.map_or(LevelFilter::INFO, |l| l.0),
-        log_output: log_output(raw.log_output)?,
-        arena: arena(raw.arena)?,
-        servers: servers(raw.servers.unwrap_or_default())?,
-        users: users(raw.users.unwrap_or_default(), auth_method)?,
+        log_output,
+        arena,
+        servers,
+        users,
         auth_method,
         control_socket,
         timeouts: timeouts(raw.timeouts.unwrap_or_default()),
         limits: limits(raw.limits.unwrap_or_default())?,
         worker_threads: worker_threads(raw.worker_threads)?,
         client_tls: super::tls::client_tls(raw.client_tls)?,
+        admin_users,
+        stats_users,
+        metrics_address: admin::metrics_address(raw.metrics_address)?,
+        stats_period: admin::stats_period(raw.stats_period)?,
     })
 }
 

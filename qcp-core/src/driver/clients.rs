@@ -2,10 +2,10 @@
 //! wakers that let a shutdown reach every client task.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::channel::oneshot;
 use futures::task::AtomicWaker;
@@ -24,6 +24,31 @@ pub struct CancelTarget {
     pub secret: Vec<u8>,
     /// Counts the cancels on their way to this backend.
     pub gate: CancelGate,
+    /// What SHOW SERVERS says about the connection.
+    pub info: ServerInfo,
+}
+
+/// What SHOW SERVERS shows of a server connection: fixed when it is opened, but for the
+/// few figures updated when it changes hands (once per transaction at most, on a line only
+/// the thread that holds the connection writes).
+#[derive(Debug)]
+pub struct ServerInfo {
+    /// qcp's id for it.
+    pub id: u64,
+    /// The user it is logged in as, and the database.
+    pub user: String,
+    /// The database.
+    pub database: String,
+    /// qcp's end of the connection.
+    pub local: (String, u16),
+    /// When it was opened.
+    pub connected: SystemTime,
+    /// TLS version and cipher (empty in clear text).
+    pub tls: String,
+    /// When it was last linked to a client, µs since the instance started.
+    pub linked_at: AtomicU64,
+    /// Named statements prepared on it, as of when it was last given back.
+    pub prepared: AtomicU32,
 }
 
 /// Cancels in flight towards one server connection. While one is on its way, the connection
@@ -80,9 +105,30 @@ impl CancelGate {
     }
 }
 
-/// One connected client, as seen by cancel requests and shutdown.
+/// What SHOW CLIENTS shows of a client that does not change while it is connected.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// The user it logged in as.
+    pub user: String,
+    /// The database it asked for.
+    pub database: String,
+    /// Its address and port (`unix`, 0 for a Unix-domain socket).
+    pub peer: (String, u16),
+    /// qcp's address and port it connected to.
+    pub local: (String, u16),
+    /// When it connected.
+    pub connected: SystemTime,
+    /// Its start-up `application_name`.
+    pub application_name: String,
+    /// TLS version and cipher (empty in clear text).
+    pub tls: String,
+}
+
+/// One connected client, as seen by cancel requests, shutdown and the admin console.
 #[derive(Debug)]
 pub struct ClientHandle {
+    /// qcp's id for the client (never reused while the process runs).
+    pub id: u64,
     /// The process id qcp gave the client in its BackendKeyData.
     pub pid: i32,
     /// The cancel secret qcp gave the client.
@@ -94,6 +140,14 @@ pub struct ClientHandle {
     cancel_requested: AtomicBool,
     /// The client is queued for a server connection (a cancel then answers it).
     waiting: AtomicBool,
+    /// Who it is, for the console.
+    pub info: ClientInfo,
+    /// When it started waiting for a server connection, µs since the instance started.
+    pub waiting_since: AtomicU64,
+    /// When it last sent a request, µs since the instance started.
+    pub request_at: AtomicU64,
+    /// Its named prepared statements, as of its last transaction.
+    pub prepared: AtomicU32,
 }
 
 impl ClientHandle {
@@ -131,6 +185,11 @@ impl ClientHandle {
         true
     }
 
+    /// True while the client is queued for a server connection.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// Marks the client as queued for a server connection (or not any more); leaving the
     /// queue drops a cancel that came too late to matter.
     pub fn set_waiting(&self, waiting: bool) {
@@ -156,12 +215,15 @@ impl ClientHandle {
 #[derive(Debug, Default)]
 pub struct ClientRegistry {
     clients: Mutex<HashMap<i32, Arc<ClientHandle>>>,
+    /// The last id given to a client (or a server connection: one sequence for both, so
+    /// SHOW CLIENTS and SHOW SERVERS never show the same id for two things).
+    ids: AtomicU64,
 }
 
 impl ClientRegistry {
     /// Registers a client under a fresh random process id with a random secret of
     /// `secret_len` bytes (4 for protocol 3.0, up to 256 for 3.2).
-    pub fn register(&self, secret_len: usize) -> Arc<ClientHandle> {
+    pub fn register(&self, secret_len: usize, info: ClientInfo) -> Arc<ClientHandle> {
         let mut rng = rand::thread_rng();
         let mut clients = self.lock();
         let pid = loop {
@@ -174,15 +236,30 @@ impl ClientRegistry {
         let mut secret = vec![0u8; secret_len];
         rng.fill(secret.as_mut_slice());
         let handle = Arc::new(ClientHandle {
+            id: self.next_id(),
             pid,
             secret,
             target: Mutex::new(None),
             waker: AtomicWaker::new(),
             cancel_requested: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
+            info,
+            waiting_since: AtomicU64::new(0),
+            request_at: AtomicU64::new(0),
+            prepared: AtomicU32::new(0),
         });
         clients.insert(pid, Arc::clone(&handle));
         handle
+    }
+
+    /// A fresh id for a client or a server connection.
+    pub fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+    }
+
+    /// Every connected client.
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        self.lock().values().cloned().collect()
     }
 
     /// Removes a client.

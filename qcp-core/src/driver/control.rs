@@ -1,5 +1,5 @@
 //! The control socket `qcp-ctrl` talks to: one text command per connection (`quit`,
-//! `status`), one text answer.
+//! `status`, `show ITEM`), one text answer.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,16 @@ async fn answer(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
             "ok: shutting down\n".to_owned()
         }
         "status" => status::render(shared),
-        other => format!("error: unknown command {other:?}; known commands: quit, status\n"),
+        show if show.starts_with("show ") => {
+            let what = show.trim_start_matches("show ").trim();
+            match crate::admin::table(what, &super::snapshot::take(shared)) {
+                Ok(table) => crate::admin::render(&table),
+                Err(error) => format!("error: {}\n", error.message),
+            }
+        }
+        other => {
+            format!("error: unknown command {other:?}; known commands: quit, status, show ITEM\n")
+        }
     };
     stream.write_all(reply.as_bytes()).await?;
     stream.flush().await

@@ -15,6 +15,7 @@ use super::server::{self, Credentials, LoginContext, ServerConn, ServerError};
 use super::shared::{PoolEntry, Shared};
 use crate::arena::Priority;
 use crate::pool::{Checkout, Grant};
+use crate::stats::Counter;
 
 /// Why no server connection could be had.
 #[derive(Debug)]
@@ -92,16 +93,19 @@ pub async fn acquire(
                     limits: shared.limits,
                     scram_cache: &shared.scram_cache,
                     tls: tls.servers.get(server).and_then(Option::as_ref),
+                    id: shared.clients.next_id(),
                 };
                 match server::open(server, &config.address, database, credentials, context).await {
                     Ok(conn) => {
                         shared.health.succeeded(server);
                         Shared::count(&shared.stats.server_connects);
+                        entry.counters.add(Counter::ServerConnects, 1);
                         debug!(server = %config.address, pid = conn.pid(), "opened server connection");
                         return Ok(conn);
                     }
                     Err(error) => {
                         entry.pool.closed(server, Instant::now());
+                        entry.counters.add(Counter::ServerConnectFailures, 1);
                         let unreachable = matches!(
                             error,
                             ServerError::Connect(_) | ServerError::TimedOut | ServerError::Closed

@@ -6,17 +6,18 @@ use std::time::Instant;
 
 use tracing::{debug, info};
 
-use super::clients::ClientHandle;
-use super::io::{Inbox, ReadError, Stream};
+use super::clients::{ClientHandle, ClientInfo};
+use super::io::{Inbox, Peer, ReadError, Stream};
 use super::link::{self, LinkError};
 use super::server::Credentials;
 use super::shared::{PoolEntry, Shared, UserEntry};
+use crate::admin::{self, Role};
 use crate::auth::login::from_client::{
     greeting, protocol_violation, read_opening, AuthStep, Authenticator, Opening as ClientOpening,
-    TlsOffer, UserSecrets,
+    OwnedStartup, TlsOffer, UserSecrets,
 };
 use crate::auth::{ScramCredentials, Secret};
-use crate::config::{AuthMethod, ClientTlsMode};
+use crate::config::{is_console_database, AuthMethod, ClientTlsMode};
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::pool::PoolKey;
 use crate::relay::params::{ClientParams, ParamSource, Params};
@@ -27,6 +28,18 @@ pub enum Opening {
     Client(Box<LoggedIn>),
     /// A cancel request: (process id, secret) as qcp issued them.
     Cancel { pid: i32, secret: Vec<u8> },
+    /// A user of `admin_users` or `stats_users` that logged in to the admin console.
+    Console(Box<ConsoleLogin>),
+}
+
+/// A client of the admin console, greeted.
+pub struct ConsoleLogin {
+    /// What it may do.
+    pub role: Role,
+    /// Its cancel key (a cancel for it is ignored) and shutdown waker.
+    pub handle: Arc<ClientHandle>,
+    /// The chunk used for the login, with any bytes the client sent after it.
+    pub inbox: Inbox,
 }
 
 /// A client that passed authentication and got its greeting.
@@ -50,6 +63,7 @@ pub struct LoggedIn {
 pub async fn start(
     shared: &Shared,
     stream: &mut Stream,
+    peer: &Peer,
     mut inbox: Inbox,
 ) -> Result<Opening, Refusal> {
     let limits = shared.limits;
@@ -149,6 +163,17 @@ pub async fn start(
     if let (Some(entry), Some(key)) = (entry, client_key) {
         *entry.client_key.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
     }
+    if is_console_database(&database) {
+        let role = console_role(shared, &user, &database)?;
+        let params = admin::greeting().iter().copied();
+        let handle = welcome(shared, stream, peer, &startup, params, &mut out).await?;
+        info!(user = %user, pid = handle.pid, "admin console client logged in");
+        return Ok(Opening::Console(Box::new(ConsoleLogin {
+            role,
+            handle,
+            inbox,
+        })));
+    }
     let credentials = credentials_for(&user, entry);
 
     let key = PoolKey {
@@ -167,19 +192,10 @@ pub async fn start(
         wanted.set(name, value);
     }
 
-    let handle = shared.clients.register(startup.secret_len());
-    greeting(
-        &mut out,
-        greeting_params
-            .iter()
-            .map(|(name, _)| (name, wanted.get(name).unwrap_or_default())),
-        handle.pid,
-        &handle.secret,
-    );
-    stream.write_all(&out).await.map_err(|_| {
-        shared.clients.unregister(handle.pid);
-        closed()
-    })?;
+    let params = greeting_params
+        .iter()
+        .map(|(name, _)| (name, wanted.get(name).unwrap_or_default()));
+    let handle = welcome(shared, stream, peer, &startup, params, &mut out).await?;
     Shared::count(&shared.stats.logins);
     info!(user = %user, database = %database, pid = handle.pid, "client logged in");
     Ok(Opening::Client(Box::new(LoggedIn {
@@ -189,6 +205,60 @@ pub async fn start(
         handle,
         inbox,
     })))
+}
+
+/// Registers an authenticated client (a process id and cancel secret, and what SHOW
+/// CLIENTS shows of it) and sends it the rest of its greeting: AuthenticationOk, `params`,
+/// BackendKeyData and ReadyForQuery (after whatever `out` holds already).
+async fn welcome<'a>(
+    shared: &Shared,
+    stream: &mut Stream,
+    peer: &Peer,
+    startup: &OwnedStartup,
+    params: impl Iterator<Item = (&'a str, &'a str)>,
+    out: &mut Vec<u8>,
+) -> Result<Arc<ClientHandle>, Refusal> {
+    let application_name = startup
+        .settings
+        .iter()
+        .find(|(name, _)| name == "application_name")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
+    let info = ClientInfo {
+        user: startup.user.clone(),
+        database: startup.database.clone(),
+        peer: peer.end(),
+        local: stream.socket().local_end(),
+        connected: std::time::SystemTime::now(),
+        application_name,
+        tls: stream.tls_description(),
+    };
+    let handle = shared.clients.register(startup.secret_len(), info);
+    greeting(out, params, handle.pid, &handle.secret);
+    if stream.write_all(out).await.is_err() {
+        shared.clients.unregister(handle.pid);
+        return Err(closed());
+    }
+    Ok(handle)
+}
+
+/// What an authenticated user may do in the admin console: `admin_users` everything,
+/// `stats_users` SHOW; anyone else is refused as PostgreSQL refuses a user without the
+/// CONNECT privilege.
+fn console_role(shared: &Shared, user: &str, database: &str) -> Result<Role, Refusal> {
+    let listed = |names: &[String]| names.iter().any(|n| n == user);
+    if listed(&shared.config.admin_users) {
+        return Ok(Role::Admin);
+    }
+    if listed(&shared.config.stats_users) {
+        return Ok(Role::Stats);
+    }
+    Err(PgError::fatal(
+        sqlstate::INSUFFICIENT_PRIVILEGE,
+        format!("permission denied for database \"{database}\""),
+    )
+    .with_hint("the admin console is for the users in admin_users and stats_users in qcp's config")
+    .into())
 }
 
 /// True when more configured users have only a SCRAM secret than not (md5 method: those are

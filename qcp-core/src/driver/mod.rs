@@ -5,14 +5,17 @@
 
 mod cancel;
 mod clients;
+mod console;
 mod control;
 mod engine;
 mod io;
 mod link;
 mod login;
+mod metrics_http;
 mod server;
 mod shared;
 mod signals;
+mod snapshot;
 mod status;
 mod sync;
 mod wait_timer;
@@ -28,6 +31,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::arena::Priority;
 use crate::config::{Config, Endpoint};
 use crate::errors::{sqlstate, PgError, Refusal};
+use crate::stats::LoginOutcome;
 use io::{timeout, write_all, Inbox, Listener, Peer, Socket, Stream};
 use shared::Shared;
 
@@ -49,6 +53,11 @@ pub enum StartError {
     Engine { error: std::io::Error },
     /// A certificate or key could not be used.
     Tls(crate::tls::TlsError),
+    /// `metrics_address` could not be bound.
+    Metrics {
+        address: SocketAddr,
+        error: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for StartError {
@@ -83,6 +92,10 @@ impl std::fmt::Display for StartError {
                 "cannot start the relay threads (worker_threads): {error}; lower worker_threads or raise the process's limits"
             ),
             StartError::Tls(error) => write!(f, "cannot set up TLS: {error}"),
+            StartError::Metrics { address, error } => write!(
+                f,
+                "cannot serve metrics on {address} (metrics_address): {error}; choose a free address or leave the setting out"
+            ),
         }
     }
 }
@@ -93,6 +106,8 @@ impl std::error::Error for StartError {}
 pub struct Instance {
     shared: Arc<Shared>,
     stopped: async_std::channel::Receiver<()>,
+    /// The `/metrics` endpoint (stopped when the instance is dropped).
+    metrics: Option<metrics_http::MetricsServer>,
 }
 
 impl Instance {
@@ -110,6 +125,17 @@ impl Instance {
         &self.shared.local_addr
     }
 
+    /// Where `/metrics` is served (with the port the system chose when `metrics_address`
+    /// had port 0); `None` when it is off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.local_addr())
+    }
+
+    /// What the admin console and `/metrics` would show now.
+    pub fn snapshot(&self) -> crate::stats::Snapshot {
+        snapshot::take(&self.shared)
+    }
+
     /// Starts a graceful shutdown, as `qcp-ctrl quit` does.
     pub fn shutdown(&self) {
         self.shared.begin_shutdown();
@@ -124,6 +150,9 @@ impl Instance {
     /// join in polling sockets, which would hand wake-ups between threads.
     pub fn wait(self) {
         let _ = self.stopped.recv_blocking();
+        if let Some(metrics) = self.metrics {
+            metrics.stop();
+        }
     }
 
     /// Arranges for SIGINT and SIGTERM to shut this instance down gracefully, and for SIGHUP
@@ -175,7 +204,18 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
                     path: control_path.display().to_string(),
                     error,
                 })?;
+        let metrics = match config.metrics_address {
+            Some(address) => Some(
+                std::net::TcpListener::bind(address)
+                    .map_err(|error| StartError::Metrics { address, error })?,
+            ),
+            None => None,
+        };
         let shared = Shared::new(config, tls, local_addr);
+        let metrics = match metrics {
+            Some(listener) => Some(serve_metrics(&shared, listener)?),
+            None => None,
+        };
         let engine = engine::Engine::start(&shared, shared.config.worker_threads)
             .map_err(|error| StartError::Engine { error })?;
         info!(
@@ -188,6 +228,7 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
         spawn(control::serve(control, Arc::clone(&shared)));
         spawn(reap_idle_servers(Arc::clone(&shared)));
         spawn(wait_timer::run(Arc::clone(&shared)));
+        spawn(tick_averages(Arc::clone(&shared)));
         spawn(supervise(
             Arc::clone(&shared),
             engine,
@@ -198,8 +239,49 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
         Ok(Instance {
             shared,
             stopped: stopped_rx,
+            metrics,
         })
     })
+}
+
+/// Serves `/metrics` on its own thread.
+fn serve_metrics(
+    shared: &Arc<Shared>,
+    listener: std::net::TcpListener,
+) -> Result<metrics_http::MetricsServer, StartError> {
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    // Weak: the endpoint must not keep a stopped instance's state alive.
+    let weak = Arc::downgrade(shared);
+    let render = Arc::new(move || match weak.upgrade() {
+        Some(shared) => crate::metrics::render(&snapshot::take(&shared)),
+        None => String::new(),
+    });
+    let server = metrics_http::serve(listener, render)
+        .map_err(|error| StartError::Metrics { address, error })?;
+    info!(%address, "serving metrics at /metrics");
+    Ok(server)
+}
+
+/// Ends a statistics period every `stats_period`: the console's averages compare each
+/// pool's totals with the previous period's.
+async fn tick_averages(shared: Arc<Shared>) {
+    let period = shared.config.stats_period;
+    let mut shutdown = std::pin::pin!(shared.shutdown_requested());
+    loop {
+        let totals = shared
+            .pools()
+            .into_iter()
+            .map(|entry| (entry.pool.key().clone(), entry.counters.totals()));
+        shared
+            .averages
+            .tick(Instant::now(), totals.collect::<Vec<_>>());
+        let sleep = std::pin::pin!(io::sleep(period));
+        if let Either::Right(_) = select(sleep, shutdown.as_mut()).await {
+            return;
+        }
+    }
 }
 
 /// Spawns a task that runs on its own; nobody waits for its result.
@@ -278,12 +360,15 @@ async fn serve_client(
         let limit = shared.config.limits.max_client_connections;
         if shared.clients.len() >= limit {
             Shared::count(&shared.stats.refused);
+            shared.stats.login_ended(LoginOutcome::TooMany);
+            shared.stats.error_sent(sqlstate::TOO_MANY_CONNECTIONS);
             warn!(limit, "refused client: max_client_connections reached");
             let error = PgError::fatal(sqlstate::TOO_MANY_CONNECTIONS, "sorry, too many clients already")
                 .with_hint("raise limits.max_client_connections in qcp's config");
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         }
+        let _logging_in = LoggingIn::new(&shared.stats);
         // Hold no memory until the client says something.
         let login_timeout = shared.config.timeouts.client_login;
         if timeout(login_timeout, socket.readable()).await.is_err() {
@@ -294,6 +379,8 @@ async fn serve_client(
         let query_wait = shared.config.timeouts.query_wait;
         let Ok(login_slot) = timeout(query_wait, shared.login_slots.acquire_arc()).await else {
             Shared::count(&shared.stats.refused);
+            shared.stats.login_ended(LoginOutcome::TooMany);
+            shared.stats.error_sent(sqlstate::TOO_MANY_CONNECTIONS);
             warn!("refused client: too many logins in progress");
             let error = PgError::fatal(sqlstate::TOO_MANY_CONNECTIONS, "too many clients are logging in at once")
                 .with_hint("retry; if slow or unfinished logins crowd qcp, lower timeouts.client_login, or raise arena.chunks_count (logins may use a quarter of the arena)");
@@ -304,6 +391,8 @@ async fn serve_client(
             Shared::count(&shared.stats.arena_timeouts);
             warn!("refused client: arena exhausted");
             let error = login::arena_exhausted();
+            shared.stats.login_ended(LoginOutcome::Other);
+            shared.stats.error_sent(error.code);
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         };
@@ -311,7 +400,7 @@ async fn serve_client(
         // Boxed: the login's state is large and only lives during the login, while this
         // task lives as long as the client; keeping it inline would cost every idle client.
         let mut stream = Stream::plain(socket);
-        let login = Box::pin(login::start(&shared, &mut stream, inbox));
+        let login = Box::pin(login::start(&shared, &mut stream, &peer, inbox));
         let opening = match timeout(login_timeout, login).await {
             Ok(result) => result,
             Err(_) => Err(PgError::fatal(sqlstate::PROTOCOL_VIOLATION, "client did not complete its login in time")
@@ -320,10 +409,20 @@ async fn serve_client(
         };
         // The login is over (its chunk, if it logged in, is the session's now).
         drop(login_slot);
+        drop(_logging_in);
+        match &opening {
+            Ok(login::Opening::Cancel { .. }) => {}
+            Ok(_) => shared.stats.login_ended(LoginOutcome::Ok),
+            Err(refusal) => {
+                shared.stats.login_ended(shared::login_outcome(refusal));
+                shared.stats.refusal_sent(refusal);
+            }
+        }
         match opening {
             // Boxed, like the login: a cancel's state is large, and an idle client's task
             // would otherwise keep room for it.
             Ok(login::Opening::Cancel { pid, secret }) => Box::pin(cancel::handle(&shared, pid, &secret)).await,
+            Ok(login::Opening::Console(console)) => Box::pin(console::serve(&shared, &mut stream, *console)).await,
             // login::start recorded the user and database in this span.
             Ok(login::Opening::Client(login)) => engine.adopt(engine::Adopted {
                 stream,
@@ -349,6 +448,26 @@ async fn serve_client(
     }
     .instrument(span)
     .await
+}
+
+/// Counts a client as logging in for as long as it lives.
+struct LoggingIn<'a>(&'a shared::Stats);
+
+impl<'a> LoggingIn<'a> {
+    fn new(stats: &'a shared::Stats) -> Self {
+        stats
+            .logging_in
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LoggingIn(stats)
+    }
+}
+
+impl Drop for LoggingIn<'_> {
+    fn drop(&mut self) {
+        self.0
+            .logging_in
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Sizes async-std's thread pool to `worker_threads` (the first call in a process wins; the

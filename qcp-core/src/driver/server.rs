@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use qcp_codec::{encode, BackendMessage, Limits, Tag, TransactionStatus};
 
-use super::clients::{CancelGate, CancelTarget};
+use super::clients::{CancelGate, CancelTarget, ServerInfo};
 use super::engine::Registration;
 use super::io::{connect, has_input_or_closed, timeout, Inbox, ReadError, Remote, Stream};
 use crate::auth::login::to_server::rejected;
@@ -162,6 +162,8 @@ pub struct LoginContext<'a> {
     pub scram_cache: &'a Arc<SaltedPasswordCache>,
     /// TLS towards this server (`None`: clear text).
     pub tls: Option<&'a ServerSide>,
+    /// The id SHOW SERVERS gives the connection.
+    pub id: u64,
 }
 
 /// Opens a connection to `address` and logs in as `credentials.user` to `database`.
@@ -207,6 +209,7 @@ async fn login(
         limits,
         scram_cache,
         tls,
+        id,
         ..
     } = context;
     if let Some(tls) = tls {
@@ -231,6 +234,16 @@ async fn login(
         inbox.consume(header.frame_len());
         if let Some(done) = done {
             let (pid, secret) = done.key.unwrap_or_default();
+            let info = ServerInfo {
+                id,
+                user: credentials.user.clone(),
+                database: database.to_owned(),
+                local: stream.socket().local_end(),
+                connected: std::time::SystemTime::now(),
+                tls: stream.tls_description(),
+                linked_at: Default::default(),
+                prepared: Default::default(),
+            };
             let io = ServerIo {
                 stream,
                 server,
@@ -240,6 +253,7 @@ async fn login(
                     pid,
                     secret,
                     gate: CancelGate::default(),
+                    info,
                 }),
                 reg: None,
             };

@@ -1,6 +1,6 @@
 //! State shared by every task of one qcp instance.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -13,9 +13,11 @@ use super::wait_timer::WaitTimer;
 use crate::arena::Arena;
 use crate::auth::{SaltedPasswordCache, ScramSecret, Secret};
 use crate::config::{Config, UserConfig};
+use crate::errors::{sqlstate, Refusal};
 use crate::pool::{Pool, PoolKey, ServerHealth};
 use crate::relay::params::Params;
 use crate::relay::statements::Registry;
+use crate::stats::{Averages, LoginOutcome, PoolCounters};
 use crate::tls::TlsSetup;
 
 /// A pool and the parameters new clients of it are greeted with.
@@ -29,6 +31,8 @@ pub struct PoolEntry {
     pub greeting: Mutex<Option<Arc<Params>>>,
     /// Named prepared statements the pool's clients use (Smart mode).
     pub statements: Arc<Registry>,
+    /// What the pool's clients and connections did (sharded by engine thread).
+    pub counters: PoolCounters,
 }
 
 /// A configured user, with what qcp needs to check its clients and log in for them.
@@ -80,6 +84,49 @@ pub struct Stats {
     pub server_connects: AtomicU64,
     /// Times the arena had no chunk for a request within the wait timeout.
     pub arena_timeouts: AtomicU64,
+    /// Logins that ended, by outcome (indexed like [`LoginOutcome::ALL`]).
+    pub login_outcomes: [AtomicU64; LoginOutcome::ALL.len()],
+    /// Clients in the middle of their login.
+    pub logging_in: AtomicU64,
+    /// Errors qcp itself sent clients, by SQLSTATE (rare: a lock is fine).
+    pub errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    /// Counts a login that ended this way.
+    pub fn login_ended(&self, outcome: LoginOutcome) {
+        let index = LoginOutcome::ALL.iter().position(|o| *o == outcome);
+        if let Some(counter) = index.and_then(|i| self.login_outcomes.get(i)) {
+            counter.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts an error sent to a client.
+    pub fn error_sent(&self, sqlstate: &str) {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        *errors.entry(sqlstate.to_owned()).or_default() += 1;
+    }
+
+    /// Counts a refusal's error, if the client is told one.
+    pub fn refusal_sent(&self, refusal: &Refusal) {
+        if let Some(code) = refusal.sqlstate() {
+            self.error_sent(&code);
+        }
+    }
+}
+
+/// The outcome a refused login is counted under.
+pub fn login_outcome(refusal: &Refusal) -> LoginOutcome {
+    match refusal.sqlstate().as_deref() {
+        None => LoginOutcome::Protocol,
+        Some(sqlstate::INVALID_PASSWORD) => LoginOutcome::BadPassword,
+        Some(sqlstate::INVALID_CATALOG_NAME) => LoginOutcome::UnknownDatabase,
+        Some(sqlstate::TOO_MANY_CONNECTIONS) | Some(sqlstate::CANNOT_CONNECT_NOW) => {
+            LoginOutcome::TooMany
+        }
+        Some(sqlstate::PROTOCOL_VIOLATION) => LoginOutcome::Protocol,
+        Some(_) => LoginOutcome::Other,
+    }
 }
 
 /// Everything the tasks of one instance share.
@@ -113,6 +160,8 @@ pub struct Shared {
     shutdown_rx: async_std::channel::Receiver<()>,
     /// When the instance started.
     pub started: Instant,
+    /// The same instant on the wall clock.
+    pub started_wall: std::time::SystemTime,
     /// The address clients connect to.
     pub local_addr: super::io::LocalAddr,
     /// A secret used to answer unknown users with a SCRAM exchange that looks real.
@@ -123,6 +172,8 @@ pub struct Shared {
     /// so clients that never finish their start-up cannot take the chunks established
     /// clients need for their traffic.
     pub login_slots: Arc<async_lock::Semaphore>,
+    /// The console's `avg_*` figures, per pool, over the last `stats_period`.
+    pub averages: Averages<PoolKey>,
 }
 
 /// The share of the arena's chunks logins in progress may hold: a quarter (at least one).
@@ -161,12 +212,14 @@ impl Shared {
             shutdown_tx: Mutex::new(Some(shutdown_tx)),
             shutdown_rx,
             started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
             local_addr,
             mock_key,
             tls: RwLock::new(Arc::new(tls)),
             login_slots: Arc::new(async_lock::Semaphore::new(login_slots(
                 config.arena.chunks_count,
             ))),
+            averages: Averages::default(),
             config,
         })
     }
@@ -206,6 +259,7 @@ impl Shared {
             pool: Pool::new(key.clone(), servers, Arc::clone(&self.health)),
             greeting: Mutex::new(None),
             statements: Arc::default(),
+            counters: PoolCounters::new(self.config.worker_threads),
         });
         pools.insert(key.clone(), Arc::clone(&entry));
         Some(entry)
@@ -272,6 +326,18 @@ impl Shared {
     /// True once a shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `at` as µs since the instance started (at least 1, so 0 can mean "not set").
+    #[inline]
+    pub fn micros_since_start(&self, at: Instant) -> u64 {
+        let micros = at.saturating_duration_since(self.started).as_micros();
+        u64::try_from(micros).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// The wall-clock time of `micros` µs since the instance started.
+    pub fn wall_clock(&self, micros: u64) -> std::time::SystemTime {
+        self.started_wall + std::time::Duration::from_micros(micros)
     }
 
     /// Counts an event.

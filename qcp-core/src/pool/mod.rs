@@ -159,6 +159,24 @@ impl<C> Pool<C> {
         }
     }
 
+    /// How long the longest-waiting client has waited (`None` when nobody waits).
+    pub fn oldest_wait(&self, now: Instant) -> Option<Duration> {
+        let state = self.lock();
+        state
+            .waiters
+            .iter()
+            .filter(|w| !w.sender.is_canceled())
+            .map(|w| now.saturating_duration_since(w.since))
+            .max()
+    }
+
+    /// `look` applied to each idle connection, most recently returned last (for the admin
+    /// console; the pool is locked meanwhile, so `look` only copies a few fields).
+    pub fn idle_view<T>(&self, look: impl Fn(&C) -> T) -> Vec<T> {
+        let state = self.lock();
+        state.idle.iter().map(|idle| look(&idle.conn)).collect()
+    }
+
     /// Asks for a connection: the most recently used idle one, else permission to open one on
     /// the least-loaded server that has room, else a place in the queue until `deadline`
     /// (`None`: no limit). The queue's deadlines are enforced by [`Pool::expire`], so that a

@@ -301,3 +301,28 @@ fn the_first_in_line_is_passed_over_only_within_the_window() {
     );
     assert!((&mut local).now_or_never().is_none());
 }
+
+#[test]
+fn the_console_sees_the_oldest_wait_and_the_idle_connections() {
+    let p = pool(vec![(0, 1)]);
+    let t = now();
+    assert_eq!(p.oldest_wait(t), None);
+    let Checkout::Now(Grant::Open { server }) = p.checkout(t, None) else {
+        panic!("the first client opens a connection")
+    };
+    let Checkout::Wait(first) = p.checkout(t, None) else {
+        panic!("the second waits")
+    };
+    let Checkout::Wait(second) = p.checkout(t + Duration::from_secs(2), None) else {
+        panic!("the third waits")
+    };
+    let later = t + Duration::from_secs(5);
+    assert_eq!(p.oldest_wait(later), Some(Duration::from_secs(5)));
+    // A waiter that gave up is not waiting any more.
+    drop(first);
+    assert_eq!(p.oldest_wait(later), Some(Duration::from_secs(3)));
+    drop(second);
+    assert_eq!(p.oldest_wait(later), None);
+    p.checkin("conn", server, t, later);
+    assert_eq!(p.idle_view(|c| c.len()), vec![4]);
+}

@@ -134,6 +134,29 @@ pub fn names_statement(tag: Tag, body: &[u8]) -> bool {
     }
 }
 
+/// What the rewrites of named statements did, counted for the pool's statistics (the
+/// driver takes the counts at the end of each query).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatementTally {
+    /// Parse messages of named statements from the client.
+    pub client_parses: u32,
+    /// Parse messages qcp sent the server for them.
+    pub server_parses: u32,
+    /// Bind messages of named statements.
+    pub binds: u32,
+    /// A client's Parse found the statement already on the server.
+    pub hits: u32,
+    /// Statements closed to stay within `max_prepared_statements`.
+    pub evictions: u32,
+}
+
+impl StatementTally {
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        *self == StatementTally::default()
+    }
+}
+
 /// The state one rewrite works on.
 pub struct Rewriter<'a> {
     pub client: &'a mut ClientStatements,
@@ -143,6 +166,8 @@ pub struct Rewriter<'a> {
     pub hooks: &'a mut VecDeque<Hook>,
     /// Bytes to send to the server, in order.
     pub out: &'a mut Vec<u8>,
+    /// Counts for the statistics.
+    pub tally: &'a mut StatementTally,
 }
 
 impl Rewriter<'_> {
@@ -189,6 +214,7 @@ impl Rewriter<'_> {
         }
         let statement = self.registry.intern(definition);
         self.client.parsing(name, Arc::clone(&statement), batch);
+        self.tally.client_parses = self.tally.client_parses.saturating_add(1);
         let present = matches!(self.server.state(statement.id), Some(State::Ready))
             || self.server.state(statement.id) == Some(State::Preparing(batch));
         // The harmless Close succeeds even where PostgreSQL would refuse the Parse (in a
@@ -197,6 +223,7 @@ impl Rewriter<'_> {
             && self.tracker.status() != TransactionStatus::Failed;
         if present && healthy {
             // The backend has this text already: the client still gets its ParseComplete.
+            self.tally.hits = self.tally.hits.saturating_add(1);
             self.server.use_in(statement.id, batch);
             encode::close(self.out, Target::Statement, NEVER_PREPARED)?;
             let hook = Hook::ParseShared { name: name.into() };
@@ -210,6 +237,7 @@ impl Rewriter<'_> {
             self.server.use_in(statement.id, batch)
         };
         self.clear_the_way(statement.id, batch, needs)?;
+        self.tally.server_parses = self.tally.server_parses.saturating_add(1);
         // The client's own Parse, renamed: its ParseComplete goes to the client. The
         // definition follows as the client sent it.
         put_parse_head(self.out, statement.name(), definition.len())?;
@@ -236,6 +264,7 @@ impl Rewriter<'_> {
             Err(answered) => return Ok(answered),
         };
         self.ensure(&statement)?;
+        self.tally.binds = self.tally.binds.saturating_add(1);
         // The two names and their NULs come first in the body: a `head` beyond `body_len`
         // would be a logic error, reported rather than sent.
         let head = portal
@@ -316,6 +345,7 @@ impl Rewriter<'_> {
             return Ok(());
         }
         self.clear_the_way(statement.id, batch, needs)?;
+        self.tally.server_parses = self.tally.server_parses.saturating_add(1);
         put_parse_head(self.out, statement.name(), statement.definition().len())?;
         self.out.extend_from_slice(statement.definition());
         self.send(
@@ -345,6 +375,7 @@ impl Rewriter<'_> {
             return Ok(());
         }
         while let Some((victim, op)) = self.server.evict(batch, keep) {
+            self.tally.evictions = self.tally.evictions.saturating_add(1);
             self.close_internal(victim, op, true)?;
         }
         Ok(())

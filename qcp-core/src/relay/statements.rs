@@ -155,6 +155,18 @@ impl Registry {
         inner.by_definition.get(definition).and_then(Weak::upgrade)
     }
 
+    /// The statements some client still holds, oldest first (for the admin console).
+    pub fn live_statements(&self) -> Vec<Arc<Statement>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live: Vec<Arc<Statement>> = inner
+            .by_definition
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        live.sort_by_key(|s| s.id);
+        live
+    }
+
     /// Distinct statements some client still holds (for status and tests).
     pub fn live(&self) -> usize {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,12 +5,16 @@
 // The harness: the shared and private PostgreSQL clusters, in-process qcp, a byte-level client.
 mod support;
 
+// The admin console (SHOW with PgBouncer's columns, who may use it) and `qcp-ctrl show`.
+mod admin_console;
 // Configuration loading: defaults, every kind of mistake and its message, `describe`.
 mod config;
 // Logging in: each client and server authentication method, login errors, SCRAM pass-through.
 mod login;
 // worker_threads: 2: clients on two engine threads share a pool, in Smart and Session mode.
 mod engine_threads;
+// /metrics scraped during a pgbench run: the Prometheus format, and figures that add up.
+mod metrics;
 // Killed and restarted servers, a server that is down, an exhausted arena, graceful shutdown.
 mod resilience;
 // Smoke tests: queries through qcp in Session and Smart mode.

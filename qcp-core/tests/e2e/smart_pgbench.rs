@@ -33,7 +33,7 @@ fn pgbench_binary() -> PathBuf {
 
 /// Runs pgbench with `args` against host:port as the SCRAM test user; returns its stdout
 /// (fails the test with its output if it fails).
-async fn pgbench(host: &str, port: &str, database: &str, args: &[&str]) -> String {
+pub async fn pgbench(host: &str, port: &str, database: &str, args: &[&str]) -> String {
     let mut command = tokio::process::Command::new(pgbench_binary());
     for name in [
         "PGHOST",
@@ -71,7 +71,7 @@ async fn pgbench(host: &str, port: &str, database: &str, args: &[&str]) -> Strin
 }
 
 /// The number right after `label` in pgbench's report.
-fn reported(report: &str, label: &str) -> u64 {
+pub fn reported(report: &str, label: &str) -> u64 {
     report
         .lines()
         .find_map(|line| line.strip_prefix(label))

@@ -41,6 +41,9 @@ pub struct Context<'a> {
     pub slab: &'a mut Slab<Entry>,
     /// Deadlines: (when, client token, client serial).
     pub timers: &'a mut BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// When the thread last woke up, in µs since the instance started (at least 1): the
+    /// statistics' clock, read once per wake-up rather than per event.
+    pub now_us: u64,
 }
 
 struct Thread {
@@ -50,6 +53,8 @@ struct Thread {
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// Serial numbers for new clients (a token is reused, a serial never).
     serials: u64,
+    /// See [`Context::now_us`].
+    now_us: u64,
 }
 
 /// Runs engine thread `home` for the life of the process.
@@ -61,6 +66,7 @@ pub fn run(mut poll: Poll, home: Arc<Loop>, shared: Arc<Shared>) {
         slab: Slab::new(),
         timers: BinaryHeap::new(),
         serials: 0,
+        now_us: 1,
     };
     let mut events = Events::with_capacity(1024);
     loop {
@@ -72,6 +78,7 @@ pub fn run(mut poll: Poll, home: Arc<Loop>, shared: Arc<Shared>) {
             }
             continue;
         }
+        thread.tick(Instant::now());
         for event in events.iter() {
             thread.dispatch(event);
         }
@@ -88,7 +95,13 @@ impl Thread {
             shared: &self.shared,
             slab: &mut self.slab,
             timers: &mut self.timers,
+            now_us: self.now_us,
         }
+    }
+
+    /// Sets the statistics' clock.
+    fn tick(&mut self, now: Instant) {
+        self.now_us = self.shared.micros_since_start(now);
     }
 
     fn next_timeout(&self) -> Option<Duration> {
@@ -246,6 +259,7 @@ impl Thread {
     /// Drives the clients whose deadline passed; `true` if any did.
     fn fire_timers(&mut self) -> bool {
         let now = Instant::now();
+        self.tick(now);
         let mut fired = false;
         while let Some(Reverse((when, token, serial))) = self.timers.peek().copied() {
             if when > now {

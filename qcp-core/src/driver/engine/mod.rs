@@ -16,6 +16,9 @@
 //! (no health check per checkout). Work goes between the two sides as [`Command`]s.
 
 mod client;
+
+/// A logged-in client on an engine thread (for SHOW MEM's sizes).
+pub type ClientState = client::Client;
 mod event_loop;
 mod wake;
 

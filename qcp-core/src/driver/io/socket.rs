@@ -62,6 +62,20 @@ impl AsRawFd for Socket {
     }
 }
 
+impl Socket {
+    /// This end's address and port, as SHOW CLIENTS/SERVERS print them (`unix` and 0 for a
+    /// Unix-domain socket).
+    pub fn local_end(&self) -> (String, u16) {
+        match self {
+            Socket::Tcp(socket) => socket
+                .get_ref()
+                .local_addr()
+                .map_or_else(|_| (String::new(), 0), |a| (a.ip().to_string(), a.port())),
+            Socket::Unix(_) => ("unix".to_owned(), 0),
+        }
+    }
+}
+
 impl AsyncRead for &Socket {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -149,6 +163,14 @@ pub enum Peer {
 }
 
 impl Peer {
+    /// The address and port SHOW CLIENTS prints (`unix` and 0 for a Unix-domain socket).
+    pub fn end(&self) -> (String, u16) {
+        match self {
+            Peer::Tcp(address) => (address.ip().to_string(), address.port()),
+            Peer::Unix(_) => ("unix".to_owned(), 0),
+        }
+    }
+
     pub(super) fn of_unix(socket: &UnixStream) -> Peer {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {

@@ -73,6 +73,13 @@ impl Stream {
         self.tls.is_some()
     }
 
+    /// The TLS version and cipher suite (empty in clear text), for SHOW CLIENTS/SERVERS.
+    pub fn tls_description(&self) -> String {
+        self.tls
+            .as_ref()
+            .map_or_else(String::new, |tls| tls.description())
+    }
+
     /// The ALPN protocol the TLS handshake agreed on.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
         self.tls.as_ref().and_then(|tls| tls.alpn_protocol())

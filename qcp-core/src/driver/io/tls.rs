@@ -102,6 +102,22 @@ impl Tls {
         self.common().alpn_protocol()
     }
 
+    /// The protocol version and cipher suite agreed on, as SHOW CLIENTS prints them
+    /// (`TLSv1.3/TLS13_AES_256_GCM_SHA384`).
+    pub(super) fn description(&self) -> String {
+        let common = self.common();
+        let version = match common.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(other) => format!("{other:?}"),
+            None => return String::new(),
+        };
+        match common.negotiated_cipher_suite() {
+            Some(suite) => format!("{version}/{:?}", suite.suite()),
+            None => version,
+        }
+    }
+
     /// The peer's certificate chain.
     pub(super) fn peer_certificates(
         &self,

@@ -13,6 +13,7 @@ struct Fixture {
     tracker: Tracker,
     hooks: VecDeque<Hook>,
     out: Vec<u8>,
+    tally: StatementTally,
 }
 
 impl Fixture {
@@ -24,6 +25,7 @@ impl Fixture {
             tracker: Tracker::new(),
             hooks: VecDeque::new(),
             out: Vec::new(),
+            tally: StatementTally::default(),
         }
     }
 
@@ -51,6 +53,7 @@ impl Fixture {
             tracker: &mut self.tracker,
             hooks: &mut self.hooks,
             out: &mut self.out,
+            tally: &mut self.tally,
         }
         .message(tag, body, body_len)
     }
@@ -481,5 +484,36 @@ fn the_sqlstate_is_read_from_the_start_of_a_long_error() {
         error_code(b"SERROR\0\0C0A000\0"),
         b"",
         "nothing after the end"
+    );
+}
+
+#[test]
+fn the_tally_counts_parses_hits_binds_and_evictions() {
+    let mut f = Fixture::new(1);
+    f.send(&parse("a", "SELECT 1"));
+    f.sync();
+    f.answer(Tag::PARSE_COMPLETE, b"");
+    f.answer(Tag::READY_FOR_QUERY, b"I");
+    // The same text again: found on the server, no Parse sent.
+    f.send(&parse("b", "SELECT 1"));
+    f.sync();
+    f.answer(Tag::CLOSE_COMPLETE, b"");
+    f.answer(Tag::READY_FOR_QUERY, b"I");
+    f.send(&bind("b"));
+    f.sync();
+    f.answer(Tag::BIND_COMPLETE, b"");
+    f.answer(Tag::READY_FOR_QUERY, b"I");
+    // Another text on a backend that holds one: the first is evicted.
+    f.send(&parse("c", "SELECT 2"));
+    f.sync();
+    assert_eq!(
+        f.tally,
+        StatementTally {
+            client_parses: 3,
+            server_parses: 2,
+            binds: 1,
+            hits: 1,
+            evictions: 1,
+        }
     );
 }

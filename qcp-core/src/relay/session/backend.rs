@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::relay::params::{InLine, Params};
-use crate::relay::prepared::{Hook, Rewriter};
+use crate::relay::prepared::{Hook, Rewriter, StatementTally};
 use crate::relay::statements::{ClientStatements, Registry, ServerStatements};
 use crate::relay::tracker::Tracker;
 
@@ -50,6 +50,8 @@ pub struct RelayState {
     /// Bytes qcp wrote for the client (replaced replies, its own answers), sent before the
     /// backend's next relayed bytes.
     pub to_client: Vec<u8>,
+    /// What the statement rewrites did since the driver last took the counts.
+    pub tally: StatementTally,
 }
 
 impl RelayState {
@@ -75,6 +77,7 @@ impl RelayState {
             tracker: &mut self.tracker,
             hooks: &mut self.hooks,
             out: &mut self.to_server,
+            tally: &mut self.tally,
         }
     }
 

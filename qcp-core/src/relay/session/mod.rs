@@ -39,6 +39,7 @@ use crate::arena::{Arena, Chunk, Priority};
 use crate::errors::PgError;
 use crate::relay::framer::FrameError;
 use crate::relay::params::ClientParams;
+use crate::relay::prepared::StatementTally;
 use crate::relay::statements::{ClientStatements, Registry};
 use flow::Flow;
 
@@ -316,6 +317,28 @@ impl<S> Session<S> {
         self.link
             .as_ref()
             .is_some_and(|link| !link.relay.tracker.nothing_outstanding())
+    }
+
+    /// True if the linked server owes nothing and is outside a transaction (its last
+    /// ReadyForQuery said `I`): a transaction ended, for the statistics.
+    pub fn link_outside_transaction(&self) -> bool {
+        self.link.as_ref().is_some_and(|link| {
+            link.relay.tracker.nothing_outstanding()
+                && link.relay.tracker.status() == qcp_codec::TransactionStatus::Idle
+        })
+    }
+
+    /// How many named prepared statements the client has (Smart mode).
+    pub fn statement_count(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// Takes what the statement rewrites counted on the linked server connection.
+    pub fn take_tally(&mut self) -> StatementTally {
+        self.link
+            .as_mut()
+            .map(|link| std::mem::take(&mut link.relay.tally))
+            .unwrap_or_default()
     }
 
     /// True if the server's last message was an ErrorResponse.

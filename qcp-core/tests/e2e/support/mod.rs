@@ -187,14 +187,22 @@ impl Qcp {
             .expect("connect through qcp")
     }
 
-    // No test uses it yet (it was under the module-wide allow(dead_code) before tests/e2e).
-    #[allow(dead_code)]
     pub fn control_socket(&self) -> PathBuf {
         self.dir.path().join("qcp.sock")
     }
 
     pub fn status(&self) -> String {
         self.instance.as_ref().expect("running").status()
+    }
+
+    /// What the admin console and `/metrics` would show now.
+    pub fn snapshot(&self) -> qcp_core::stats::Snapshot {
+        self.instance.as_ref().expect("running").snapshot()
+    }
+
+    /// Where `/metrics` is served, when `metrics_address` is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.instance.as_ref().expect("running").metrics_addr()
     }
 
     /// Reads the TLS files again, as SIGHUP does.

@@ -76,7 +76,13 @@ impl Client {
             self.unlinked(cx);
             self.disown(conn, cx);
         }
-        let duration_ms = self.started.elapsed().as_millis() as u64;
+        let duration_ms = self
+            .handle
+            .info
+            .connected
+            .elapsed()
+            .unwrap_or_default()
+            .as_millis() as u64;
         let mut last_words = Vec::new();
         match &end {
             End::ClientLeft => {
@@ -84,6 +90,7 @@ impl Client {
             }
             End::Refused { refusal, flush } => {
                 info!(duration_ms, reason = %refusal, "client closed by qcp");
+                cx.shared.stats.refusal_sent(refusal);
                 last_words.extend_from_slice(flush);
                 if let Some(message) = refusal.message() {
                     last_words.extend_from_slice(&message);

@@ -9,6 +9,7 @@ use super::*;
 impl Client {
     /// Asks the pool for a server connection for the request `header`.
     pub(super) fn checkout(&mut self, header: Header, cx: &mut Context<'_>) -> Step {
+        self.note_wait(cx);
         let now = Instant::now();
         let limit = cx.shared.config.timeouts.query_wait;
         let deadline = (!limit.is_zero()).then(|| now + limit);
@@ -26,6 +27,7 @@ impl Client {
                     cx.shared.wait_timer.queued(deadline);
                 }
                 cx.shared.stats.waiting.fetch_add(1, Relaxed);
+                self.handle.waiting_since.store(cx.now_us, Relaxed);
                 self.handle.set_waiting(true);
                 self.state = State::WaitingPool { waiting, header };
                 Step::Continue
@@ -52,6 +54,7 @@ impl Client {
                     self.entry.pool.give_back(grant, Instant::now());
                 }
                 self.left_queue(cx);
+                self.note_wait_abandoned();
                 self.state = State::Relaying;
                 self.core.cancelled_while_waiting(header);
                 return Step::Continue;
@@ -82,6 +85,7 @@ impl Client {
     pub(super) fn left_queue(&self, cx: &mut Context<'_>) {
         cx.shared.stats.waiting.fetch_sub(1, Relaxed);
         self.handle.set_waiting(false);
+        self.handle.waiting_since.store(0, Relaxed);
     }
 
     /// The pool granted an idle connection, or a slot to open one.
@@ -197,6 +201,7 @@ impl Client {
         cx: &mut Context<'_>,
     ) -> Step {
         self.core.answer(&statuses);
+        self.note_linked(&conn, cx);
         self.handle.set_target(Some(Arc::clone(&conn.io.cancel)));
         cx.shared.stats.active.fetch_add(1, Relaxed);
         debug!(server_pid = conn.pid(), "linked");
@@ -227,9 +232,9 @@ impl Client {
                 self.use_conn(conn, header, cx)
             }
             Err(LinkFailure::Unreachable { server, error }) => {
-                self.unreachable += 1;
+                self.unreachable = self.unreachable.saturating_add(1);
                 // Another server may serve this database: try it before failing.
-                if self.unreachable < cx.shared.config.servers.len() {
+                if usize::from(self.unreachable) < cx.shared.config.servers.len() {
                     self.state = State::Relaying;
                     self.checkout(header, cx)
                 } else {

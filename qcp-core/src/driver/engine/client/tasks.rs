@@ -4,6 +4,7 @@
 
 use super::end::give_back;
 use super::*;
+use crate::stats::Counter;
 
 /// Opens a server connection for a client, on the async side.
 pub(super) struct OpenTask {
@@ -58,6 +59,7 @@ impl OpenTask {
             limits: shared.limits,
             scram_cache: &shared.scram_cache,
             tls: tls.servers.get(server).and_then(Option::as_ref),
+            id: shared.clients.next_id(),
         };
         let database = &self.entry.pool.key().database;
         match server::open(
@@ -72,11 +74,13 @@ impl OpenTask {
             Ok(conn) => {
                 shared.health.succeeded(server);
                 Shared::count(&shared.stats.server_connects);
+                self.entry.counters.add(Counter::ServerConnects, 1);
                 debug!(server = %config.address, pid = conn.pid(), "opened server connection");
                 Ok(conn)
             }
             Err(error) => {
                 self.entry.pool.closed(server, Instant::now());
+                self.entry.counters.add(Counter::ServerConnectFailures, 1);
                 warn!(server = %config.address, %error, "server login failed");
                 let unreachable = matches!(
                     error,
