@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh
 #
-# 1. checks/installs prerequisites (PostgreSQL 15 server + client via apt-get if missing; cargo)
+# 1. checks/installs prerequisites (PostgreSQL 15 server + client via apt-get if missing; cargo;
+#    promtool, unpacked from Debian's prometheus package under target/tools, if it can be had)
 # 2. starts a shared throwaway PostgreSQL 15 cluster (port 54329, or the next free one) and exports
 #    the QCP_TEST_PG_* variables from `scripts/pg-cluster.sh env`
 # 3. cargo fmt --check, cargo clippy -D warnings, cargo nextest run (or cargo test) + doctests
@@ -95,6 +96,27 @@ bash "$CLUSTER" ensure
 for t in psql pgbench; do
     command -v "$t" >/dev/null 2>&1 || die "$t not found after installing PostgreSQL"
 done
+# promtool (from Debian's prometheus package) checks the /metrics text in the tests; only the
+# binary is needed, so the package is unpacked under target/ rather than installed (no
+# service, no web assets). Without it the tests check the format with a parser alone.
+PROMTOOL_DIR="$ROOT/target/tools/prometheus"
+if ! command -v promtool >/dev/null 2>&1; then
+    if [[ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ]]; then
+        fetch_promtool() {
+            local dl
+            dl="$(mktemp -d)"
+            ( cd "$dl" && { apt-get download prometheus >/dev/null 2>&1 \
+                  || { apt-get update -qq >/dev/null 2>&1 && apt-get download prometheus >/dev/null 2>&1; }; } \
+              && mkdir -p "$PROMTOOL_DIR" && dpkg-deb -x prometheus_*.deb "$PROMTOOL_DIR" )
+            local rc=$?
+            rm -rf "$dl"
+            return $rc
+        }
+        fetch_promtool || echo "test.sh: promtool is not available; /metrics is checked with a parser only"
+    fi
+    if [[ -x "$PROMTOOL_DIR/usr/bin/promtool" ]]; then export PATH="$PROMTOOL_DIR/usr/bin:$PATH"; fi
+fi
+command -v promtool >/dev/null 2>&1 && echo "promtool: $(promtool --version 2>&1 | head -n1)"
 HAVE_NEXTEST=0
 if cargo nextest --version >/dev/null 2>&1; then HAVE_NEXTEST=1; fi
 echo "cargo:    $(cargo --version)"

@@ -74,6 +74,7 @@ pub async fn acquire(
                 entry.pool.closed(server, Instant::now());
             }
             Grant::Open { server } => {
+                let _opening = entry.opening();
                 let config = &shared.config.servers[server];
                 // The login's replies need a buffer only now, not while queued for the grant.
                 let Ok(mut inbox) = Inbox::acquire(

@@ -33,6 +33,25 @@ pub struct PoolEntry {
     pub statements: Arc<Registry>,
     /// What the pool's clients and connections did (sharded by engine thread).
     pub counters: PoolCounters,
+    /// Server connections being opened and logged in right now.
+    pub opening: AtomicU64,
+}
+
+impl PoolEntry {
+    /// Counts a server connection as being opened until the guard is dropped.
+    pub fn opening(&self) -> OpeningGuard<'_> {
+        self.opening.fetch_add(1, Relaxed);
+        OpeningGuard(&self.opening)
+    }
+}
+
+/// See [`PoolEntry::opening`].
+pub struct OpeningGuard<'a>(&'a AtomicU64);
+
+impl Drop for OpeningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// A configured user, with what qcp needs to check its clients and log in for them.
@@ -260,6 +279,7 @@ impl Shared {
             greeting: Mutex::new(None),
             statements: Arc::default(),
             counters: PoolCounters::new(self.config.worker_threads),
+            opening: AtomicU64::new(0),
         });
         pools.insert(key.clone(), Arc::clone(&entry));
         Some(entry)
@@ -328,9 +348,16 @@ impl Shared {
         self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// `at` as µs since the instance started (at least 1, so 0 can mean "not set").
+    /// Now, in µs since the instance started (at least 1, so 0 can mean "not set"): the
+    /// statistics' clock.
+    pub fn micros_now(&self) -> u64 {
+        self.micros_at(Instant::now())
+    }
+
+    /// `at` in µs since the instance started (at least 1); each relay thread turns the
+    /// instant it woke up at into this once per wake-up.
     #[inline]
-    pub fn micros_since_start(&self, at: Instant) -> u64 {
+    pub fn micros_at(&self, at: Instant) -> u64 {
         let micros = at.saturating_duration_since(self.started).as_micros();
         u64::try_from(micros).unwrap_or(u64::MAX).max(1)
     }

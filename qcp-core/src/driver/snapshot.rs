@@ -20,7 +20,7 @@ use crate::stats::{
 /// Everything the console, `qcp-ctrl show` and `/metrics` show, as of now.
 pub fn take(shared: &Shared) -> Snapshot {
     let now = Instant::now();
-    let now_us = shared.micros_since_start(now);
+    let now_us = shared.micros_now();
     let clients = shared.clients.all();
     let mut pools = shared.pools();
     pools.sort_by(|a, b| key_order(a.pool.key(), b.pool.key()));
@@ -67,6 +67,7 @@ pub fn take(shared: &Shared) -> Snapshot {
             .idle_view(|conn| server_view(shared, &conn.io.cancel, ServerState::Idle, None));
         servers.extend(idle);
         let sv_idle = u64::from(stats.idle);
+        let sv_login = entry.opening.load(Relaxed);
         pool_views.push(PoolView {
             database: key.database.clone(),
             user: key.user.clone(),
@@ -74,7 +75,8 @@ pub fn take(shared: &Shared) -> Snapshot {
             cl_waiting,
             sv_active,
             sv_idle,
-            sv_login: u64::from(stats.open).saturating_sub(sv_idle + sv_active),
+            sv_used: u64::from(stats.open).saturating_sub(sv_idle + sv_active + sv_login),
+            sv_login,
             max_wait: entry.pool.oldest_wait(now).unwrap_or_default(),
             totals: entry.counters.totals(),
             averages: shared.averages.get(key),
@@ -258,7 +260,7 @@ fn databases(config: &Config, pools: &[PoolView]) -> Vec<DatabaseView> {
             let of_db = pools.iter().filter(|p| p.database == name);
             let (connections, clients) = of_db.fold((0, 0), |(s, c), p| {
                 (
-                    s + p.sv_active + p.sv_idle + p.sv_login,
+                    s + p.sv_active + p.sv_idle + p.sv_used + p.sv_login,
                     c + p.cl_active + p.cl_waiting,
                 )
             });
@@ -311,7 +313,7 @@ fn users(config: &Config, pools: &[PoolView]) -> Vec<UserView> {
             let of_user = pools.iter().filter(|p| p.user == name);
             let (connections, clients) = of_user.fold((0, 0), |(s, c), p| {
                 (
-                    s + p.sv_active + p.sv_idle + p.sv_login,
+                    s + p.sv_active + p.sv_idle + p.sv_used + p.sv_login,
                     c + p.cl_active + p.cl_waiting,
                 )
             });

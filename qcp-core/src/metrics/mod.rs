@@ -5,7 +5,7 @@
 //! snapshot's figures at scrape time: no metric object lives on the hot path, which keeps
 //! counting in `stats/`, and only a scrape pays for what is here. Units follow Prometheus:
 //! seconds and bytes; the histograms' microsecond bounds become seconds and their counts
-//! cumulative. `docs/metrics.md` lists every metric, and a test keeps the two in step.
+//! cumulative. The README lists every metric, and a test keeps the two in step.
 
 #![cfg_attr(
     not(test),
@@ -104,10 +104,11 @@ impl Scrape {
             encoder,
             pools,
             "qcp_pool_servers",
-            "Server connections of the pool: active (linked to a client), idle (in the pool) or login (being opened or logged in).",
+            "Server connections of the pool: active (linked to a client), idle (in the pool), used (out of the pool, linked to nobody: being synced, reset or closed) or login (being opened or logged in).",
             &[
                 ("active", |p| p.sv_active),
                 ("idle", |p| p.sv_idle),
+                ("used", |p| p.sv_used),
                 ("login", |p| p.sv_login),
             ],
         )?;

@@ -69,6 +69,7 @@ fn snapshot() -> Snapshot {
         cl_waiting: 2,
         sv_active: 3,
         sv_idle: 1,
+        sv_used: 2,
         sv_login: 1,
         max_wait: Duration::from_millis(1500),
         totals: counters.totals(),
@@ -252,6 +253,7 @@ fn counters_and_gauges_carry_the_snapshot_values() {
         3.0
     );
     assert_eq!(value(&parsed, "qcp_pool_servers", &state(APP, "idle")), 1.0);
+    assert_eq!(value(&parsed, "qcp_pool_servers", &state(APP, "used")), 2.0);
     assert_eq!(
         value(&parsed, "qcp_pool_servers", &state(APP, "login")),
         1.0
@@ -402,10 +404,11 @@ fn label_values_are_escaped() {
     promtool_check(&text);
 }
 
-/// Every family rendered is in docs/metrics.md with the same type, and nothing more is there.
+/// Every family rendered is in the README's metrics tables with the same type, and nothing
+/// more is there.
 #[test]
 fn docs_list_every_metric() {
-    let docs = include_str!("../../../docs/metrics.md");
+    let docs = include_str!("../../../README.md");
     let mut documented = BTreeMap::new();
     for line in docs.lines().filter(|l| l.starts_with("| `qcp_")) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();

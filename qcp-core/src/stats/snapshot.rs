@@ -59,6 +59,9 @@ pub struct PoolView {
     pub sv_active: u64,
     /// Server connections idle in the pool.
     pub sv_idle: u64,
+    /// Server connections out of the pool but linked to nobody: being brought in line with
+    /// a client's parameters, reset after a Session-mode client, or closed.
+    pub sv_used: u64,
     /// Server connections being opened or logged in.
     pub sv_login: u64,
     /// How long the longest-waiting client has waited (zero when none waits).

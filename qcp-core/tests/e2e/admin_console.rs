@@ -117,17 +117,9 @@ async fn every_show_answers_with_pgbouncer_columns_through_psql_and_tokio_postgr
             "SHOW POOLS lists the test pool in transaction mode: {pools:?}"
         );
     }
-    // psql, as operators use it.
-    for item in [
-        "POOLS",
-        "CLIENTS",
-        "SERVERS",
-        "STATS",
-        "ARENA",
-        "PREPARED_STATEMENTS",
-        "CONFIG",
-        "HELP",
-    ] {
+    // psql, as operators use it: every SHOW with PgBouncer's header line, qcp's own two,
+    // and HELP as a notice.
+    for (item, expected) in &fixture {
         let (ok, stdout, stderr) = psql(
             &qcp,
             &[("PGDATABASE", "qcp")],
@@ -135,24 +127,30 @@ async fn every_show_answers_with_pgbouncer_columns_through_psql_and_tokio_postgr
         )
         .await;
         assert!(ok, "psql SHOW {item}: {stderr}");
-        if item == "POOLS" {
-            let header = stdout.lines().next().unwrap_or_default();
-            assert!(
-                header.starts_with("database|user|cl_active|cl_waiting"),
-                "{stdout}"
-            );
+        let header = stdout.lines().next().unwrap_or_default();
+        assert_eq!(header, expected.join("|"), "psql SHOW {item}");
+        if item == "pools" {
             assert!(
                 stdout.contains(&format!("{DATABASE}|{}|", SCRAM_USER.0)),
                 "{stdout}"
             );
         }
-        if item == "HELP" {
-            assert!(
-                stderr.contains("SHOW") && stderr.contains("PAUSE"),
-                "HELP is a notice: {stderr}"
-            );
-        }
     }
+    for item in ["ARENA", "PREPARED_STATEMENTS"] {
+        let (ok, _, stderr) = psql(
+            &qcp,
+            &[("PGDATABASE", "qcp")],
+            &["-c", &format!("SHOW {item}")],
+        )
+        .await;
+        assert!(ok, "psql SHOW {item}: {stderr}");
+    }
+    let (ok, _, stderr) = psql(&qcp, &[("PGDATABASE", "pgbouncer")], &["-c", "SHOW HELP"]).await;
+    assert!(ok, "psql SHOW HELP: {stderr}");
+    assert!(
+        stderr.contains("SHOW") && stderr.contains("PAUSE"),
+        "HELP is a notice: {stderr}"
+    );
 }
 
 #[tokio::test]
@@ -366,4 +364,25 @@ async fn qcp_ctrl_show_prints_the_tables_in_human_units() {
     );
     let error = ask("show nothing");
     assert!(error.starts_with("error:"), "{error}");
+}
+
+#[tokio::test]
+async fn a_console_session_does_not_hold_up_a_shutdown() {
+    // A grace period far longer than the test may take: only the console's own exit can end
+    // the shutdown early.
+    let mut qcp = setup().extra("timeouts:\n  shutdown: 120s\n").start();
+    let admin = console(&qcp, SCRAM_USER, "qcp").await;
+    show(&admin, "SHOW STATE").await;
+    let started = std::time::Instant::now();
+    let stopped = tokio::task::spawn_blocking(move || {
+        qcp.stop();
+        started.elapsed()
+    });
+    let took = stopped.await.expect("join");
+    assert!(took < Duration::from_secs(30), "shutdown took {took:?}");
+    let error = admin
+        .simple_query("SHOW STATE")
+        .await
+        .expect_err("the console was closed");
+    assert!(admin.is_closed(), "{error}");
 }

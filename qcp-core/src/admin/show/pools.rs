@@ -39,9 +39,9 @@ pub(super) fn pools(snapshot: &Snapshot) -> ResultSet {
             Value::Int(0),
             Value::Int(0),
             Value::count(pool.sv_idle),
-            // The snapshot has no state of its own for a connection being reset (DISCARD
-            // ALL) or tested: it counts as active or idle above.
-            Value::Int(0),
+            // Out of the pool and linked to nobody: being synced, reset or closed.
+            Value::count(pool.sv_used),
+            // qcp tests no connection before use (the relay thread heard it if it spoke).
             Value::Int(0),
             Value::count(pool.sv_login),
             // The longest wait, split as PgBouncer does: whole seconds, then the

@@ -82,6 +82,7 @@ fn sample() -> Snapshot {
         cl_waiting: 1,
         sv_active: 1,
         sv_idle: 1,
+        sv_used: 2,
         sv_login: 1,
         max_wait: Duration::from_micros(3_250_000),
         totals: totals(&[

@@ -82,6 +82,7 @@ fn pools_show_the_snapshot_figures() {
     assert_eq!(cell(&set, 0, "cl_waiting"), "1");
     assert_eq!(cell(&set, 0, "sv_active"), "1");
     assert_eq!(cell(&set, 0, "sv_idle"), "1");
+    assert_eq!(cell(&set, 0, "sv_used"), "2");
     assert_eq!(cell(&set, 0, "sv_login"), "1");
     assert_eq!(cell(&set, 0, "maxwait"), "3");
     assert_eq!(cell(&set, 0, "maxwait_us"), "250000");

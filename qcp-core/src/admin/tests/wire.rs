@@ -73,7 +73,7 @@ fn show_pools_on_the_wire() {
     assert!(messages[0].1.contains("pool_mode:25,load_balance_hosts:25"));
     assert_eq!(
         messages[1].1,
-        "app,alice,2,1,0,0,1,0,0,1,0,0,1,3,250000,transaction,NULL"
+        "app,alice,2,1,0,0,1,0,0,1,2,0,1,3,250000,transaction,NULL"
     );
     assert_eq!(messages[4].1, "SHOW");
     let stats = ask("SHOW STATS", Role::Admin);

@@ -55,6 +55,8 @@ struct Thread {
     serials: u64,
     /// See [`Context::now_us`].
     now_us: u64,
+    /// When the thread last woke up.
+    now: Instant,
 }
 
 /// Runs engine thread `home` for the life of the process.
@@ -67,6 +69,7 @@ pub fn run(mut poll: Poll, home: Arc<Loop>, shared: Arc<Shared>) {
         timers: BinaryHeap::new(),
         serials: 0,
         now_us: 1,
+        now: Instant::now(),
     };
     let mut events = Events::with_capacity(1024);
     loop {
@@ -78,7 +81,7 @@ pub fn run(mut poll: Poll, home: Arc<Loop>, shared: Arc<Shared>) {
             }
             continue;
         }
-        thread.tick(Instant::now());
+        thread.tick();
         for event in events.iter() {
             thread.dispatch(event);
         }
@@ -99,9 +102,11 @@ impl Thread {
         }
     }
 
-    /// Sets the statistics' clock.
-    fn tick(&mut self, now: Instant) {
-        self.now_us = self.shared.micros_since_start(now);
+    /// Sets the statistics' clock (once per wake-up).
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.now = now;
+        self.now_us = self.shared.micros_at(now);
     }
 
     fn next_timeout(&self) -> Option<Duration> {
@@ -258,8 +263,9 @@ impl Thread {
 
     /// Drives the clients whose deadline passed; `true` if any did.
     fn fire_timers(&mut self) -> bool {
-        let now = Instant::now();
-        self.tick(now);
+        // The wake-up's own instant: a deadline that falls due meanwhile is seen when the
+        // next sleep's timeout (computed afresh) ends at once.
+        let now = self.now;
         let mut fired = false;
         while let Some(Reverse((when, token, serial))) = self.timers.peek().copied() {
             if when > now {

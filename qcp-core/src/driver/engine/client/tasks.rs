@@ -19,7 +19,9 @@ pub(super) struct OpenTask {
 
 impl OpenTask {
     pub(super) async fn run(self) {
+        let opening = self.entry.opening();
         let result = self.open().await;
+        drop(opening);
         self.home.send(Command::Opened {
             token: self.token,
             serial: self.serial,
