@@ -8,30 +8,37 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use qcp_core::config::{Config, LogOutput};
+use qcp_core::config::{Config, LogFormat, LogOutput};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 pub mod passwd;
 
-/// Installs the global tracing subscriber as `log_level` and `log_output` say. A log file is
-/// created if missing and appended to.
+/// Installs the global tracing subscriber as `log_level`, `log_output` and `log_format`
+/// say. A log file is created if missing and appended to.
 pub fn init_logging(config: &Config) -> Result<(), String> {
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(config.log_level)
-        .with_target(false);
-    let result = match &config.log_output {
-        LogOutput::Stdout => builder.with_writer(io::stdout).try_init(),
-        LogOutput::Stderr => builder.with_writer(io::stderr).try_init(),
+    let writer: BoxMakeWriter = match &config.log_output {
+        LogOutput::Stdout => BoxMakeWriter::new(io::stdout),
+        LogOutput::Stderr => BoxMakeWriter::new(io::stderr),
         LogOutput::File(path) => {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map_err(|error| log_file_error(path, &error))?;
-            builder
-                .with_ansi(false)
-                .with_writer(Mutex::new(file))
-                .try_init()
+            BoxMakeWriter::new(Mutex::new(file))
         }
+    };
+    // Colours only on a terminal-bound stream, never in a file.
+    let ansi = !matches!(config.log_output, LogOutput::File(_));
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(config.log_level)
+        .with_target(false)
+        .with_writer(writer);
+    let result = match config.log_format {
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        // One object per line: timestamp, level, fields (the message among them) and the
+        // span (a client's peer, user and database).
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };
     result.map_err(|error| format!("cannot set up logging: {error}"))
 }

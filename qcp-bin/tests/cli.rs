@@ -297,7 +297,17 @@ async fn start_qcp_at(
     extra_users: &str,
     socket: impl FnOnce(&Path) -> PathBuf,
 ) -> Running {
-    let dir = scratch();
+    start_qcp_in(scratch(), listening, extra_users, socket, &[]).await
+}
+
+/// [`start_qcp_at`] in `dir`, with more environment variables for qcp.
+async fn start_qcp_in(
+    dir: tempfile::TempDir,
+    listening: impl FnOnce(&Path) -> String,
+    extra_users: &str,
+    socket: impl FnOnce(&Path) -> PathBuf,
+    env: &[(&str, &Path)],
+) -> Running {
     let listening = listening(dir.path());
     let socket = socket(dir.path());
     let log = dir.path().join("qcp.log");
@@ -321,6 +331,7 @@ async fn start_qcp_at(
     let mut child = Command::new(QCP)
         .arg("--config")
         .arg(&config)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -857,4 +868,104 @@ async fn ctrl_passwd_makes_a_secret_that_logs_in_through_qcp() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(out.stderr.contains("empty password"), "{}", out.stderr);
+}
+
+/// `log_format: json`: every line of the log is one JSON object, with the message among its
+/// fields and the client's span (user, database) beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let mut qcp = start_qcp("log_format: json\n").await;
+    let (db, connection) = client(&qcp.conninfo("qcp_scram", "scram-pass")).await;
+    db.simple_query("SELECT 1").await.unwrap();
+    drop(db);
+    connection.await.unwrap().unwrap();
+    qcp.log_line(&["client disconnected"]).await;
+    let out = run(
+        QCP_CTRL,
+        &["--socket", qcp.socket.to_str().unwrap(), "quit"],
+    )
+    .await;
+    assert!(out.status.success());
+    assert!(qcp.exited(GRACE).await.success());
+    let log = read(&qcp.log);
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let message =
+        |event: &serde_json::Value| event["fields"]["message"].as_str().map(str::to_owned);
+    let started = events
+        .iter()
+        .find(|e| message(e).as_deref() == Some("qcp started"))
+        .unwrap_or_else(|| panic!("no start event in:\n{log}"));
+    assert_eq!(started["level"], "INFO", "{started}");
+    assert!(started["timestamp"].is_string(), "{started}");
+    let logged_in = events
+        .iter()
+        .find(|e| message(e).as_deref() == Some("client logged in"))
+        .unwrap_or_else(|| panic!("no login event in:\n{log}"));
+    assert_eq!(logged_in["span"]["user"], "qcp_scram", "{logged_in}");
+    assert_eq!(logged_in["span"]["database"], "qcp_test", "{logged_in}");
+}
+
+/// Under systemd's Type=notify, qcp sends READY=1 on NOTIFY_SOCKET once it accepts clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_sent_to_systemd_once_listening() {
+    let dir = scratch();
+    let notify = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&notify).expect("bind NOTIFY_SOCKET");
+    socket
+        .set_read_timeout(Some(RUN_LIMIT))
+        .expect("read timeout");
+    let qcp = start_qcp_in(
+        dir,
+        |_| "127.0.0.1:0".to_owned(),
+        "",
+        |dir| dir.join("qcp.sock"),
+        &[("NOTIFY_SOCKET", notify.as_path())],
+    )
+    .await;
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("qcp notifies systemd");
+    assert_eq!(&buf[..n], b"READY=1\n");
+    // Ready means listening: a client gets in.
+    let (db, _connection) = client(&qcp.conninfo("qcp_scram", "scram-pass")).await;
+    db.simple_query("SELECT 1").await.unwrap();
+}
+
+/// packaging/qcp.service passes `systemd-analyze verify` without a warning (with the paths
+/// pointed at the binaries just built), where systemd-analyze is installed.
+#[tokio::test]
+async fn the_systemd_unit_verifies() {
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("systemd-analyze is not installed: the unit is not checked here");
+        return;
+    };
+    let unit = include_str!("../../packaging/qcp.service");
+    assert!(unit.contains("Type=notify"), "qcp sends READY=1: {unit}");
+    let dir = scratch();
+    let unit = unit
+        .replace("/usr/local/bin/qcp", QCP)
+        .replace("/etc/qcp/qcp.yaml", "/dev/null");
+    let path = write(dir.path(), "qcp.service", &unit);
+    let out = run(
+        analyze.to_str().unwrap(),
+        &["verify", path.to_str().unwrap()],
+    )
+    .await;
+    assert!(
+        out.status.success() && out.stderr.trim().is_empty(),
+        "systemd-analyze verify: {}\n{}",
+        out.status,
+        out.stderr
+    );
+}
+
+/// The first `name` on PATH.
+fn which(name: &str) -> Result<PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .ok_or(())
 }

@@ -9,7 +9,8 @@ use qcp_core::config::Config;
 /// QCP (Quantum Connection Pool): a PostgreSQL connection pooler. It accepts clients on
 /// `listening_address` and relays them to the PostgreSQL servers listed under `servers`, in
 /// Session or Smart (transaction) mode. Every setting is described in config-example.yaml.
-/// Stop it with `qcp-ctrl quit`, SIGINT or SIGTERM.
+/// Stop it with `qcp-ctrl quit`, SIGINT or SIGTERM; SIGHUP reads the TLS files and hba_file
+/// again.
 #[derive(FromArgs)]
 struct Args {
     /// the YAML configuration file (default: config.yaml)
@@ -62,6 +63,11 @@ fn main() -> ExitCode {
     if let Err(error) = instance.stop_on_signals() {
         eprintln!("qcp: cannot watch for stop signals: {error}");
         return ExitCode::FAILURE;
+    }
+    // Under systemd (Type=notify), qcp is ready once it listens; elsewhere NOTIFY_SOCKET is
+    // unset and this does nothing.
+    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(%error, "could not tell systemd that qcp is ready");
     }
     instance.wait();
     ExitCode::SUCCESS

@@ -17,6 +17,8 @@
 //!   recovered from the client's own login ([`ScramCredentials::passthrough`]), which works
 //!   only if qcp's secret is the server's own `pg_authid` secret (same salt and iterations).
 //! - [`md5`]: the md5 challenge, answered from a plaintext password or the stored hash.
+//! - [`hba`]: access rules in pg_hba.conf syntax (`hba_file`): which method, if any, a
+//!   connection gets.
 //!
 //! ```
 //! use qcp_core::auth::{ScramClient, ScramCredentials, ScramSecret, ScramServer};
@@ -51,6 +53,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod hba;
 pub mod login;
 pub mod md5;
 mod primitives;

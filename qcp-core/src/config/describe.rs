@@ -26,6 +26,7 @@ pub(super) fn describe(config: &Config) -> String {
         LogOutput::Stderr => out.line("log_output", "stderr"),
         LogOutput::File(path) => out.line("log_output", format_args!("file: {}", path.display())),
     }
+    out.line("log_format", config.log_format.as_str());
 
     let arena = &config.arena;
     out.line("arena.chunk_size", size(arena.chunk_size as u64));
@@ -60,6 +61,10 @@ pub(super) fn describe(config: &Config) -> String {
         }
     }
     out.line("auth_method", config.auth_method.as_str());
+    match &config.hba_file {
+        Some(path) => out.line("hba_file", path.display()),
+        None => out.line("hba_file", "(none)"),
+    }
     if config.users.is_empty() {
         out.line("users", "(none)");
     }

@@ -41,6 +41,17 @@ pub(super) fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError>
             error.fix,
         )
     })?;
+    // So is the access-rules file.
+    config.load_hba().map_err(|message| {
+        ConfigError::new(
+            ConfigErrorKind::Invalid,
+            origin,
+            Some("hba_file".to_owned()),
+            locate(text, "hba_file"),
+            message,
+            "Fix the file (pg_hba.conf syntax: TYPE DATABASE USER [ADDRESS] METHOD per line), or point hba_file at the right one.".to_owned(),
+        )
+    })?;
     Ok(config)
 }
 

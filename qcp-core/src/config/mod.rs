@@ -91,6 +91,8 @@ pub struct Config {
     pub log_level: LevelFilter,
     /// Where the log goes.
     pub log_output: LogOutput,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// The memory allocated once at start-up.
     pub arena: ArenaConfig,
     /// The PostgreSQL servers; never empty in a loaded configuration.
@@ -117,6 +119,8 @@ pub struct Config {
     pub metrics_address: Option<std::net::SocketAddr>,
     /// The period of the console's `avg_*` figures. Default 60 s.
     pub stats_period: Duration,
+    /// Access rules in pg_hba.conf syntax (`None`: every client may try `auth_method`).
+    pub hba_file: Option<PathBuf>,
 }
 
 /// `relay_mode`: when a server connection given to a client returns to the pool.
@@ -140,6 +144,26 @@ pub enum LogOutput {
     Stderr,
     /// Appended to this file.
     File(PathBuf),
+}
+
+/// `log_format`: how log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, message and fields), for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    /// The spelling used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 /// `arena`: fixed-size chunks allocated once at start-up.
@@ -287,7 +311,8 @@ impl Default for Timeouts {
 /// `limits`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most clients connected at once; more are refused. Default 10000.
+    /// Most clients connected at once, logins in progress included; more are refused.
+    /// Default 10000.
     pub max_client_connections: usize,
     /// Largest message qcp relays, as the length in its header; a longer one closes the
     /// connection with an error. Default 1 GB.
@@ -316,6 +341,7 @@ impl Default for Config {
             relay_mode: RelayMode::default(),
             log_level: LevelFilter::INFO,
             log_output: LogOutput::default(),
+            log_format: LogFormat::default(),
             arena: ArenaConfig::default(),
             servers: Vec::new(),
             users: Vec::new(),
@@ -329,6 +355,7 @@ impl Default for Config {
             stats_users: Vec::new(),
             metrics_address: None,
             stats_period: DEFAULT_STATS_PERIOD,
+            hba_file: None,
         }
     }
 }
@@ -345,6 +372,23 @@ impl Config {
     /// error messages.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         load::from_yaml(text, origin)
+    }
+
+    /// Reads and parses `hba_file` (at start-up, by `qcp --check`, and on SIGHUP); `None`
+    /// when it is not set.
+    pub fn load_hba(&self) -> Result<Option<crate::auth::hba::HbaRules>, String> {
+        let Some(path) = &self.hba_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read {}: {e}; check the path and its permissions",
+                path.display()
+            )
+        })?;
+        crate::auth::hba::HbaRules::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{} {e}", path.display()))
     }
 
     /// The effective settings, one `setting: value` per line, sizes in human units.

@@ -29,6 +29,7 @@ pub(super) struct RawConfig {
     pub relay_mode: Option<RawRelayMode>,
     pub log_level: Option<RawLevel>,
     pub log_output: Option<RawLogOutput>,
+    pub log_format: Option<RawLogFormat>,
     pub arena: Option<RawArena>,
     pub servers: Option<Vec<RawServer>>,
     pub users: Option<Vec<RawUser>>,
@@ -42,6 +43,7 @@ pub(super) struct RawConfig {
     pub stats_users: Option<Vec<String>>,
     pub metrics_address: Option<String>,
     pub stats_period: Option<Seconds>,
+    pub hba_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -50,6 +52,14 @@ pub(super) enum RawRelayMode {
     Session,
     #[serde(alias = "smart")]
     Smart,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(super) enum RawLogFormat {
+    #[serde(rename = "text")]
+    Text,
+    #[serde(rename = "json")]
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -10,10 +10,13 @@ use crate::auth::Secret;
 
 use super::address::{Endpoint, DEFAULT_UNIX_SOCKET_MODE, MAX_SOCKET_PATH};
 use super::admin;
+use super::raw::RawLogFormat;
 use super::raw::{RawArena, RawAuthMethod, RawConfig, RawLimits, RawLogOutput, RawRelayMode};
 use super::raw::{RawServer, RawTimeouts, RawUser};
 use super::size::format_size;
-use super::{ArenaConfig, AuthMethod, Config, Limits, LogOutput, RelayMode, ServerConfig};
+use super::{
+    ArenaConfig, AuthMethod, Config, Limits, LogFormat, LogOutput, RelayMode, ServerConfig,
+};
 use super::{Timeouts, UserConfig};
 use super::{DEFAULT_CHUNKS_COUNT, DEFAULT_CHUNK_SIZE, DEFAULT_CONTROL_SOCKET};
 use super::{DEFAULT_LISTENING_ADDRESS, DEFAULT_POOL_SIZE, MAX_ARENA_SIZE, MAX_MAX_MESSAGE_SIZE};
@@ -93,6 +96,10 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
         },
         log_level: raw.log_level.map_or(LevelFilter::INFO, |l| l.0),
         log_output,
+        log_format: match raw.log_format {
+            None | Some(RawLogFormat::Text) => LogFormat::Text,
+            Some(RawLogFormat::Json) => LogFormat::Json,
+        },
         arena,
         servers,
         users,
@@ -106,6 +113,16 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
         stats_users,
         metrics_address: admin::metrics_address(raw.metrics_address)?,
         stats_period: admin::stats_period(raw.stats_period)?,
+        hba_file: match raw.hba_file {
+            Some(path) if path.as_os_str().is_empty() => {
+                return Err(invalid(
+                    "hba_file",
+                    "the file name is empty",
+                    "Write the path of a file in pg_hba.conf syntax, or leave the setting out.",
+                ))
+            }
+            other => other,
+        },
     })
 }
 

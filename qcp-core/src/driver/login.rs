@@ -12,6 +12,7 @@ use super::link::{self, LinkError};
 use super::server::Credentials;
 use super::shared::{PoolEntry, Shared, UserEntry};
 use crate::admin::{self, Role};
+use crate::auth::hba::{Connection, Method as HbaMethod, Transport};
 use crate::auth::login::from_client::{
     greeting, protocol_violation, read_opening, AuthStep, Authenticator, Opening as ClientOpening,
     OwnedStartup, TlsOffer, UserSecrets,
@@ -133,7 +134,7 @@ pub async fn start(
         scram: e.scram.as_ref(),
         secret: e.secret.as_ref(),
     });
-    let method = shared.config.auth_method;
+    let method = access(shared, stream, peer, &user, &database, offer.encrypted)?;
     let unknown_gets_scram = method == AuthMethod::Md5 && mostly_scram_secrets(shared);
     // Channel binding is to qcp's own TLS connection with the client.
     let end_point = client_tls
@@ -240,6 +241,78 @@ async fn welcome<'a>(
         return Err(closed());
     }
     Ok(handle)
+}
+
+/// How the client must authenticate: `auth_method`, or what the first `hba_file` rule that
+/// matches says; refused (28000, in PostgreSQL's words) when a rule rejects it or none
+/// matches, and for `cert` when its certificate does not name the user.
+fn access(
+    shared: &Shared,
+    stream: &Stream,
+    peer: &Peer,
+    user: &str,
+    database: &str,
+    encrypted: bool,
+) -> Result<AuthMethod, Refusal> {
+    let Some(rules) = shared.hba() else {
+        return Ok(shared.config.auth_method);
+    };
+    let (transport, host) = match (peer, stream.socket().local_ip()) {
+        (Peer::Tcp(address), Some(local)) => (
+            Transport::Host {
+                peer: address.ip(),
+                local,
+                tls: encrypted,
+            },
+            address.ip().to_string(),
+        ),
+        _ => (Transport::Local, "[local]".to_owned()),
+    };
+    let encryption = if encrypted {
+        "SSL encryption"
+    } else {
+        "no encryption"
+    };
+    let refuse = |what: &str| -> Refusal {
+        PgError::fatal(
+            sqlstate::INVALID_AUTHORIZATION,
+            format!("{what} for host \"{host}\", user \"{user}\", database \"{database}\", {encryption}"),
+        )
+        .into()
+    };
+    let connection = Connection {
+        transport,
+        database,
+        user,
+    };
+    let Some(rule) = rules.find(&connection) else {
+        return Err(refuse("no pg_hba.conf entry"));
+    };
+    debug!(line = rule.line, method = ?rule.method, "hba_file rule matched");
+    Ok(match rule.method {
+        HbaMethod::Reject => return Err(refuse("pg_hba.conf rejects connection")),
+        HbaMethod::Trust => AuthMethod::Trust,
+        HbaMethod::Md5 => AuthMethod::Md5,
+        HbaMethod::ScramSha256 => AuthMethod::ScramSha256,
+        HbaMethod::Cert => match stream.peer_common_name() {
+            Some(name) if name == user => AuthMethod::Trust,
+            Some(_) => {
+                return Err(PgError::fatal(
+                    sqlstate::INVALID_AUTHORIZATION,
+                    format!("certificate authentication failed for user \"{user}\""),
+                )
+                .into())
+            }
+            None => {
+                return Err(PgError::fatal(
+                    sqlstate::INVALID_AUTHORIZATION,
+                    "connection requires a valid client certificate",
+                )
+                .with_hint("connect with a client certificate whose common name is the user (qcp asks for one when client_tls.ca is set)")
+                .into())
+            }
+        },
+    })
 }
 
 /// What an authenticated user may do in the admin console: `admin_users` everything,

@@ -53,6 +53,8 @@ pub enum StartError {
     Engine { error: std::io::Error },
     /// A certificate or key could not be used.
     Tls(crate::tls::TlsError),
+    /// `hba_file` could not be read or parsed.
+    Hba(String),
     /// `metrics_address` could not be bound.
     Metrics {
         address: SocketAddr,
@@ -92,6 +94,7 @@ impl std::fmt::Display for StartError {
                 "cannot start the relay threads (worker_threads): {error}; lower worker_threads or raise the process's limits"
             ),
             StartError::Tls(error) => write!(f, "cannot set up TLS: {error}"),
+            StartError::Hba(error) => write!(f, "cannot read the access rules (hba_file): {error}"),
             StartError::Metrics { address, error } => write!(
                 f,
                 "cannot serve metrics on {address} (metrics_address): {error}; choose a free address or leave the setting out"
@@ -156,9 +159,15 @@ impl Instance {
     }
 
     /// Arranges for SIGINT and SIGTERM to shut this instance down gracefully, and for SIGHUP
-    /// to read the TLS certificates and keys again.
+    /// to read the TLS certificates and keys and the `hba_file` again.
     pub fn stop_on_signals(&self) -> std::io::Result<()> {
         stop_on_signals(Arc::clone(&self.shared))
+    }
+
+    /// Reads the `hba_file` again (SIGHUP does this too): new logins are checked against
+    /// the new rules. On an error the previous rules stay.
+    pub fn reload_hba(&self) -> Result<(), String> {
+        self.shared.reload_hba()
     }
 
     /// Reads the TLS certificates and keys again (what SIGHUP does): new connections use
@@ -173,6 +182,7 @@ impl Instance {
 pub fn start(config: Config) -> Result<Instance, StartError> {
     set_worker_threads(config.worker_threads);
     let tls = crate::tls::TlsSetup::load(&config).map_err(StartError::Tls)?;
+    let hba = config.load_hba().map_err(StartError::Hba)?;
     async_std::task::block_on(async move {
         let address = config.listening_address.clone();
         let listen_error = |error| StartError::Listen {
@@ -211,7 +221,7 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
             ),
             None => None,
         };
-        let shared = Shared::new(config, tls, local_addr);
+        let shared = Shared::new(config, tls, hba, local_addr);
         let metrics = match metrics {
             Some(listener) => Some(serve_metrics(&shared, listener)?),
             None => None,
@@ -358,7 +368,11 @@ async fn serve_client(
     async move {
         info!("client connected");
         let limit = shared.config.limits.max_client_connections;
-        if shared.clients.len() >= limit {
+        // A login in progress counts as a client (it is one, a moment from now), so a flood
+        // of slow logins cannot take qcp past the limit. A client is counted twice only
+        // while its greeting is being written: at the limit, that errs on refusing.
+        let logging_in = LoggingIn::new(&shared.stats);
+        if shared.clients.len() + logging_in.others() >= limit {
             Shared::count(&shared.stats.refused);
             shared.stats.login_ended(LoginOutcome::TooMany);
             shared.stats.error_sent(sqlstate::TOO_MANY_CONNECTIONS);
@@ -368,7 +382,6 @@ async fn serve_client(
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         }
-        let _logging_in = LoggingIn::new(&shared.stats);
         // Hold no memory until the client says something.
         let login_timeout = shared.config.timeouts.client_login;
         if timeout(login_timeout, socket.readable()).await.is_err() {
@@ -409,7 +422,7 @@ async fn serve_client(
         };
         // The login is over (its chunk, if it logged in, is the session's now).
         drop(login_slot);
-        drop(_logging_in);
+        drop(logging_in);
         match &opening {
             Ok(login::Opening::Cancel { .. }) => {}
             Ok(_) => shared.stats.login_ended(LoginOutcome::Ok),
@@ -451,20 +464,32 @@ async fn serve_client(
 }
 
 /// Counts a client as logging in for as long as it lives.
-struct LoggingIn<'a>(&'a shared::Stats);
+struct LoggingIn<'a> {
+    stats: &'a shared::Stats,
+    /// Logins in progress when this one began (itself not included).
+    others: usize,
+}
 
 impl<'a> LoggingIn<'a> {
     fn new(stats: &'a shared::Stats) -> Self {
-        stats
+        let others = stats
             .logging_in
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        LoggingIn(stats)
+        LoggingIn {
+            stats,
+            others: usize::try_from(others).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Other logins in progress when this one began.
+    fn others(&self) -> usize {
+        self.others
     }
 }
 
 impl Drop for LoggingIn<'_> {
     fn drop(&mut self) {
-        self.0
+        self.stats
             .logging_in
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }

@@ -11,6 +11,7 @@ use super::clients::ClientRegistry;
 use super::server::{Credentials, ServerConn};
 use super::wait_timer::WaitTimer;
 use crate::arena::Arena;
+use crate::auth::hba::HbaRules;
 use crate::auth::{SaltedPasswordCache, ScramSecret, Secret};
 use crate::config::{Config, UserConfig};
 use crate::errors::{sqlstate, Refusal};
@@ -193,6 +194,9 @@ pub struct Shared {
     pub login_slots: Arc<async_lock::Semaphore>,
     /// The console's `avg_*` figures, per pool, over the last `stats_period`.
     pub averages: Averages<PoolKey>,
+    /// The `hba_file` rules (`None`: no file; every client may try `auth_method`). Replaced
+    /// as a whole when the file is read again.
+    hba: RwLock<Option<Arc<HbaRules>>>,
 }
 
 /// The share of the arena's chunks logins in progress may hold: a quarter (at least one).
@@ -202,7 +206,12 @@ pub fn login_slots(chunks_count: usize) -> usize {
 
 impl Shared {
     /// Builds the shared state; the arena is allocated here, once.
-    pub fn new(config: Config, tls: TlsSetup, local_addr: super::io::LocalAddr) -> Arc<Self> {
+    pub fn new(
+        config: Config,
+        tls: TlsSetup,
+        hba: Option<HbaRules>,
+        local_addr: super::io::LocalAddr,
+    ) -> Arc<Self> {
         let arena = Arena::new(config.arena.chunk_size, config.arena.chunks_count);
         let limits = Limits::new(10_000, config.limits.max_message_size);
         let health = Arc::new(ServerHealth::new(
@@ -239,6 +248,7 @@ impl Shared {
                 config.arena.chunks_count,
             ))),
             averages: Averages::default(),
+            hba: RwLock::new(hba.map(Arc::new)),
             config,
         })
     }
@@ -249,6 +259,18 @@ impl Shared {
         let setup = TlsSetup::load(&self.config)?;
         *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(setup);
         Ok(())
+    }
+
+    /// Reads the `hba_file` again; on an error the previous rules stay.
+    pub fn reload_hba(&self) -> Result<(), String> {
+        let rules = self.config.load_hba()?;
+        *self.hba.write().unwrap_or_else(|p| p.into_inner()) = rules.map(Arc::new);
+        Ok(())
+    }
+
+    /// The access rules new logins are checked against.
+    pub fn hba(&self) -> Option<Arc<HbaRules>> {
+        self.hba.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The TLS configurations new connections use.

@@ -1,5 +1,5 @@
 //! SIGINT and SIGTERM start the same graceful shutdown as `qcp-ctrl quit`; SIGHUP reads the
-//! TLS certificates and keys again.
+//! TLS certificates and keys and the `hba_file` again.
 
 use std::sync::Arc;
 
@@ -23,6 +23,10 @@ pub fn stop_on_signals(shared: Arc<Shared>) -> std::io::Result<()> {
                         Err(error) => {
                             warn!(%error, "SIGHUP: kept the previous TLS certificates and keys")
                         }
+                    }
+                    match shared.reload_hba() {
+                        Ok(()) => info!("SIGHUP: hba_file read again"),
+                        Err(error) => warn!(%error, "SIGHUP: kept the previous hba_file rules"),
                     }
                     continue;
                 }

@@ -30,9 +30,11 @@ use crate::config::{ClientTls, ClientTlsMode, Config, Endpoint, ServerTls, Serve
 
 mod binding;
 mod files;
+mod identity;
 mod verify;
 
 pub use binding::server_end_point;
+pub use identity::common_name;
 
 /// The ALPN protocol name PostgreSQL servers and clients use (required for direct TLS).
 pub const ALPN_POSTGRESQL: &[u8] = b"postgresql";

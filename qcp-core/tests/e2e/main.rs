@@ -9,6 +9,8 @@ mod support;
 mod admin_console;
 // Configuration loading: defaults, every kind of mistake and its message, `describe`.
 mod config;
+// hba_file: each rule kind matched and refused with PostgreSQL's words, local rules, reload.
+mod hba;
 // Logging in: each client and server authentication method, login errors, SCRAM pass-through.
 mod login;
 // worker_threads: 2: clients on two engine threads share a pool, in Smart and Session mode.

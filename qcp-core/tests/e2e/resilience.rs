@@ -650,16 +650,7 @@ async fn unfinished_logins_cannot_starve_established_clients() {
     let established = qcp.client().await;
 
     // 40 connections send the first bytes of a start-up packet, and nothing more.
-    let mut crowd = Vec::new();
-    for _ in 0..40 {
-        let mut raw = tokio::net::TcpStream::connect(qcp.addr)
-            .await
-            .expect("connect");
-        tokio::io::AsyncWriteExt::write_all(&mut raw, &[0, 0, 0, 80])
-            .await
-            .expect("send four bytes");
-        crowd.push(raw);
-    }
+    let crowd = half_started_logins(&qcp, 40).await;
     wait_until("the unfinished logins hold their share", WAIT, || async {
         qcp.status_view().arena_in_use == 8
     })
@@ -703,4 +694,54 @@ async fn unfinished_logins_cannot_starve_established_clients() {
         .simple_query("SELECT 1")
         .await
         .expect("a new login works");
+}
+
+/// A login in progress counts toward `limits.max_client_connections`: connections that
+/// never finish their start-up cannot take qcp past the limit, and once they leave, logins
+/// work again.
+#[tokio::test]
+async fn logins_in_progress_count_toward_max_client_connections() {
+    let qcp = Setup::smart()
+        .extra("limits:\n  max_client_connections: 3\n")
+        .start();
+    let established = qcp.client().await;
+    // Two connections that send half a start-up packet and stop: with the established
+    // client, three.
+    let crowd = half_started_logins(&qcp, 2).await;
+    wait_until("both count as logging in", WAIT, || async {
+        qcp.snapshot().login_clients == 2
+    })
+    .await;
+    let error = connect(&qcp.conninfo(SCRAM_USER.0, SCRAM_USER.1, DATABASE))
+        .await
+        .expect_err("a fourth connection is refused");
+    assert_eq!(sqlstate_of(&error).as_deref(), Some("53300"), "{error}");
+    established
+        .simple_query("SELECT 1")
+        .await
+        .expect("the established client goes on");
+    drop(crowd);
+    wait_until("the crowd has left", WAIT, || async {
+        qcp.snapshot().login_clients == 0
+    })
+    .await;
+    let client = connect(&qcp.conninfo(SCRAM_USER.0, SCRAM_USER.1, DATABASE))
+        .await
+        .expect("logins work again");
+    client.simple_query("SELECT 1").await.expect("query");
+}
+
+/// `n` connections that send the first four bytes of a start-up packet and stop there.
+async fn half_started_logins(qcp: &Qcp, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut crowd = Vec::new();
+    for _ in 0..n {
+        let mut raw = tokio::net::TcpStream::connect(qcp.addr)
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut raw, &[0, 0, 0, 80])
+            .await
+            .expect("send four bytes");
+        crowd.push(raw);
+    }
+    crowd
 }

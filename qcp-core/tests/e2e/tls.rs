@@ -576,3 +576,88 @@ async fn require_fails_clearly_when_the_server_declines_tls_and_prefer_goes_on_i
         .expect("prefer goes on in clear text");
     assert_eq!(row.get::<_, i32>(0), 11);
 }
+
+/// `hba_file` with TLS: `hostssl` and `hostnossl` rules see whether the client encrypted,
+/// and `cert` logs in the user its verified certificate names, without a password.
+#[tokio::test]
+async fn hba_hostssl_hostnossl_and_cert() {
+    let pki = Pki::new();
+    let dir = scratch_dir("hba");
+    let rules = dir.path().join("hba.conf");
+    std::fs::write(
+        &rules,
+        format!(
+            "hostssl all {scram} 127.0.0.1/32 cert\n\
+             hostssl all {md5} 127.0.0.1/32 cert\n\
+             hostnossl all {scram} 127.0.0.1/32 reject\n\
+             hostssl all {plain} 127.0.0.1/32 md5\n",
+            scram = SCRAM_USER.0,
+            md5 = MD5_USER.0,
+            plain = PLAIN_USER.0
+        ),
+    )
+    .expect("write hba.conf");
+    let qcp = Setup::smart()
+        .extra(&pki.client_tls("prefer", true))
+        .extra(&format!("hba_file: {}\n", rules.display()))
+        .start();
+    let mut with_cert = verify_full(&pki);
+    with_cert.push(("PGSSLCERT", pki.client_cert.display().to_string()));
+    with_cert.push(("PGSSLKEY", pki.client_key.display().to_string()));
+    // The certificate names qcp_scram: in, whatever the password.
+    with_cert.push(("PGPASSWORD", "not the password".to_owned()));
+    let (ok, out, err) = psql_tls(&qcp, &with_cert, "SELECT current_user").await;
+    assert!(ok, "cert login: {err}");
+    assert_eq!(out.trim(), SCRAM_USER.0);
+    // The same certificate for another user: refused as PostgreSQL refuses it.
+    let mut as_md5 = with_cert.clone();
+    as_md5.push(("PGUSER", MD5_USER.0.to_owned()));
+    let (ok, _, err) = psql_tls(&qcp, &as_md5, "SELECT 1").await;
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "FATAL:  certificate authentication failed for user \"{}\"",
+            MD5_USER.0
+        )),
+        "{err}"
+    );
+    // hostssl with md5 for the plain user: its password, over TLS.
+    let mut plain = with_cert.clone();
+    plain.push(("PGUSER", PLAIN_USER.0.to_owned()));
+    plain.push(("PGPASSWORD", PLAIN_USER.1.to_owned()));
+    let (ok, out, err) = psql_tls(&qcp, &plain, "SELECT 7").await;
+    assert!(ok && out.trim() == "7", "hostssl md5: {err}");
+    // Over TLS, no rule for the trust user: PostgreSQL's words, "SSL encryption".
+    let mut trust = with_cert.clone();
+    trust.push(("PGUSER", TRUST_USER.to_owned()));
+    let (ok, _, err) = psql_tls(&qcp, &trust, "SELECT 1").await;
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "FATAL:  no pg_hba.conf entry for host \"127.0.0.1\", user \"{TRUST_USER}\", database \"{DATABASE}\", SSL encryption"
+        )),
+        "{err}"
+    );
+    // In clear text the hostnossl rule rejects the SCRAM user, and nothing lets the plain
+    // user in.
+    let error = connect(&qcp.conninfo(SCRAM_USER.0, SCRAM_USER.1, DATABASE))
+        .await
+        .expect_err("rejected in clear text");
+    assert_eq!(
+        error.as_db_error().map(|e| e.message().to_owned()).as_deref(),
+        Some(&*format!(
+            "pg_hba.conf rejects connection for host \"127.0.0.1\", user \"{}\", database \"{DATABASE}\", no encryption",
+            SCRAM_USER.0
+        ))
+    );
+    let error = connect(&qcp.conninfo(PLAIN_USER.0, PLAIN_USER.1, DATABASE))
+        .await
+        .expect_err("no rule in clear text");
+    assert_eq!(
+        error.as_db_error().map(|e| e.message().to_owned()).as_deref(),
+        Some(&*format!(
+            "no pg_hba.conf entry for host \"127.0.0.1\", user \"{}\", database \"{DATABASE}\", no encryption",
+            PLAIN_USER.0
+        ))
+    );
+}

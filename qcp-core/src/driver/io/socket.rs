@@ -63,6 +63,14 @@ impl AsRawFd for Socket {
 }
 
 impl Socket {
+    /// This end's IP address (`None` for a Unix-domain socket).
+    pub fn local_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Socket::Tcp(socket) => socket.get_ref().local_addr().ok().map(|a| a.ip()),
+            Socket::Unix(_) => None,
+        }
+    }
+
     /// This end's address and port, as SHOW CLIENTS/SERVERS print them (`unix` and 0 for a
     /// Unix-domain socket).
     pub fn local_end(&self) -> (String, u16) {

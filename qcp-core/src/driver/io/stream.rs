@@ -85,6 +85,13 @@ impl Stream {
         self.tls.as_ref().and_then(|tls| tls.alpn_protocol())
     }
 
+    /// The common name of the peer's certificate (a client's, verified against
+    /// `client_tls.ca` during the handshake), when it showed one.
+    pub fn peer_common_name(&self) -> Option<String> {
+        let certificates = self.tls.as_ref()?.peer_certificates()?;
+        crate::tls::common_name(certificates.first()?)
+    }
+
     /// The SCRAM `tls-server-end-point` data of the peer's certificate (a server's), when
     /// on TLS and its signature algorithm names a hash.
     pub fn peer_end_point(&self) -> Option<Vec<u8>> {

@@ -205,6 +205,11 @@ impl Qcp {
         self.instance.as_ref().expect("running").metrics_addr()
     }
 
+    /// Reads the hba_file again, as SIGHUP does.
+    pub fn reload_hba(&self) -> Result<(), String> {
+        self.instance.as_ref().expect("running").reload_hba()
+    }
+
     /// Reads the TLS files again, as SIGHUP does.
     pub fn reload_tls(&self) -> Result<(), qcp_core::tls::TlsError> {
         self.instance.as_ref().expect("running").reload_tls()
