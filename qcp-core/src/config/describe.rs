@@ -61,6 +61,18 @@ pub(super) fn describe(config: &Config) -> String {
         }
     }
     out.line("auth_method", config.auth_method.as_str());
+    match &config.auth_query {
+        Some(a) => {
+            out.line("auth_user", &a.user);
+            out.line("auth_query", &a.query);
+            out.line(
+                "auth_dbname",
+                a.dbname.as_deref().unwrap_or("(the client's database)"),
+            );
+            out.line("auth_cache_ttl", super::size::format_duration(a.cache_ttl));
+        }
+        None => out.line("auth_user", "(none)"),
+    }
     match &config.hba_file {
         Some(path) => out.line("hba_file", path.display()),
         None => out.line("hba_file", "(none)"),

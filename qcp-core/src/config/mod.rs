@@ -28,6 +28,7 @@ use crate::auth::Secret;
 
 mod address;
 mod admin;
+mod auth_query;
 mod describe;
 mod error;
 mod load;
@@ -41,6 +42,7 @@ pub use address::{socket_file_name, Endpoint, DEFAULT_UNIX_SOCKET_MODE, MAX_SOCK
 pub use admin::{
     is_console_database, CONSOLE_DATABASE, CONSOLE_DATABASE_ALIAS, DEFAULT_STATS_PERIOD,
 };
+pub use auth_query::{AuthQuery, DEFAULT_AUTH_CACHE_TTL, DEFAULT_AUTH_QUERY};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use size::{format_duration, format_size, parse_duration, parse_size};
 pub use tls::{ClientTls, ClientTlsMode, ServerTls, ServerTlsMode};
@@ -121,6 +123,8 @@ pub struct Config {
     pub stats_period: Duration,
     /// Access rules in pg_hba.conf syntax (`None`: every client may try `auth_method`).
     pub hba_file: Option<PathBuf>,
+    /// Credentials from the database for users not in `users` (`None`: off).
+    pub auth_query: Option<AuthQuery>,
 }
 
 /// `relay_mode`: when a server connection given to a client returns to the pool.
@@ -356,6 +360,7 @@ impl Default for Config {
             metrics_address: None,
             stats_period: DEFAULT_STATS_PERIOD,
             hba_file: None,
+            auth_query: None,
         }
     }
 }

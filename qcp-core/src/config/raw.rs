@@ -44,6 +44,10 @@ pub(super) struct RawConfig {
     pub metrics_address: Option<String>,
     pub stats_period: Option<Seconds>,
     pub hba_file: Option<PathBuf>,
+    pub auth_user: Option<String>,
+    pub auth_query: Option<String>,
+    pub auth_dbname: Option<String>,
+    pub auth_cache_ttl: Option<Seconds>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -84,6 +84,13 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
     let users = users(raw.users.unwrap_or_default(), auth_method)?;
     let admin_users = admin::console_users("admin_users", raw.admin_users, &users, auth_method)?;
     let stats_users = admin::console_users("stats_users", raw.stats_users, &users, auth_method)?;
+    let auth_query = super::auth_query::auth_query(
+        raw.auth_user,
+        raw.auth_query,
+        raw.auth_dbname,
+        raw.auth_cache_ttl,
+        &users,
+    )?;
     Ok(Config {
         listening_address,
         unix_socket_mode: raw
@@ -113,6 +120,7 @@ pub(super) fn build(raw: RawConfig) -> Result<Config, Invalid> {
         stats_users,
         metrics_address: admin::metrics_address(raw.metrics_address)?,
         stats_period: admin::stats_period(raw.stats_period)?,
+        auth_query,
         hba_file: match raw.hba_file {
             Some(path) if path.as_os_str().is_empty() => {
                 return Err(invalid(

@@ -10,10 +10,8 @@ use tracing::{debug, warn};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use super::io::Inbox;
 use super::server::{self, Credentials, LoginContext, ServerConn, ServerError};
 use super::shared::{PoolEntry, Shared};
-use crate::arena::Priority;
 use crate::pool::{Checkout, Grant};
 use crate::stats::Counter;
 
@@ -77,13 +75,7 @@ pub async fn acquire(
                 let _opening = entry.opening();
                 let config = &shared.config.servers[server];
                 // The login's replies need a buffer only now, not while queued for the grant.
-                let Ok(mut inbox) = Inbox::acquire(
-                    &shared.arena,
-                    Priority::Linked,
-                    shared.config.timeouts.query_wait,
-                )
-                .await
-                else {
+                let Some(mut inbox) = shared.server_inbox().await else {
                     entry.pool.closed(server, Instant::now());
                     return Err(LinkError::Arena);
                 };

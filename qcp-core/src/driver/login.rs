@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tracing::{debug, info};
 
+use super::auth_query::Found;
 use super::clients::{ClientHandle, ClientInfo};
 use super::io::{Inbox, Peer, ReadError, Stream};
 use super::link::{self, LinkError};
@@ -129,12 +130,26 @@ pub async fn start(
     span.record("user", tracing::field::display(&user));
     span.record("database", tracing::field::display(&database));
 
-    let entry = shared.users.get(&user);
+    // The access rules first: a client they refuse costs no lookup and hears why at once.
+    let method = access(shared, stream, peer, &user, &database, offer.encrypted)?;
+    // A user not in `users` may be known to the database (auth_query).
+    let fetched = match (shared.users.get(&user), &shared.config.auth_query) {
+        (None, Some(settings)) => Some(
+            shared
+                .auth_cache
+                .lookup(shared, settings, &user, &database, false)
+                .await?,
+        ),
+        _ => None,
+    };
+    let entry = shared
+        .users
+        .get(&user)
+        .or_else(|| fetched.as_ref().and_then(|f| f.entry.as_deref()));
     let known = entry.map(|e| UserSecrets {
         scram: e.scram.as_ref(),
         secret: e.secret.as_ref(),
     });
-    let method = access(shared, stream, peer, &user, &database, offer.encrypted)?;
     let unknown_gets_scram = method == AuthMethod::Md5 && mostly_scram_secrets(shared);
     // Channel binding is to qcp's own TLS connection with the client.
     let end_point = client_tls
@@ -156,8 +171,15 @@ pub async fn start(
                 stream.write_all(&out).await.map_err(|_| closed())?;
                 out.clear();
                 let header = inbox.message(stream, &limits).await.map_err(read_error)?;
-                step = auth.message(header.tag, inbox.body(&header), &mut out)?;
+                let answer = auth.message(header.tag, inbox.body(&header), &mut out);
                 inbox.consume(header.frame_len());
+                step = match answer {
+                    Ok(step) => step,
+                    Err(refusal) => {
+                        refresh_after_failure(shared, fetched.as_ref(), &user, &database).await;
+                        return Err(refusal);
+                    }
+                };
             }
         }
     };
@@ -206,6 +228,30 @@ pub async fn start(
         handle,
         inbox,
     })))
+}
+
+/// A login failed with a secret `auth_query` returned earlier: ask again, so that a
+/// password changed since is what the next attempt is checked against. (This attempt's
+/// proof was made for the old secret's salt, so it cannot be checked again.)
+async fn refresh_after_failure(
+    shared: &Shared,
+    fetched: Option<&Found>,
+    user: &str,
+    database: &str,
+) {
+    let (Some(found), Some(settings)) = (fetched, &shared.config.auth_query) else {
+        return;
+    };
+    if !found.cached {
+        return;
+    }
+    if let Err(refusal) = shared
+        .auth_cache
+        .lookup(shared, settings, user, database, true)
+        .await
+    {
+        debug!(%refusal, "auth_query could not be asked again after a failed login");
+    }
 }
 
 /// Registers an authenticated client (a process id and cancel secret, and what SHOW
@@ -347,7 +393,7 @@ fn mostly_scram_secrets(shared: &Shared) -> bool {
 
 /// What qcp logs in to servers with for this user: one shared copy per configured user, so
 /// that each client holds a pointer rather than its own.
-fn credentials_for(user: &str, entry: Option<&UserEntry>) -> Arc<Credentials> {
+pub(super) fn credentials_for(user: &str, entry: Option<&UserEntry>) -> Arc<Credentials> {
     let mut credentials = Credentials {
         user: user.to_owned(),
         ..Credentials::default()

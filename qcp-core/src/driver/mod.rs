@@ -3,6 +3,7 @@
 //! synchronous; moving to another runtime (async-std is no longer developed; smol is its
 //! successor) means changing this folder only.
 
+mod auth_query;
 mod cancel;
 mod clients;
 mod console;

@@ -73,6 +73,15 @@ pub struct UserEntry {
 }
 
 impl UserEntry {
+    /// A user whose secret `auth_query` returned.
+    pub fn fetched(name: &str, secret: Secret) -> Self {
+        Self::from_config(&UserConfig {
+            name: name.to_owned(),
+            password: None,
+            secret: Some(secret),
+        })
+    }
+
     fn from_config(user: &UserConfig) -> Self {
         let scram = match &user.secret {
             Some(Secret::Scram(secret)) => Some(secret.clone()),
@@ -194,6 +203,8 @@ pub struct Shared {
     pub login_slots: Arc<async_lock::Semaphore>,
     /// The console's `avg_*` figures, per pool, over the last `stats_period`.
     pub averages: Averages<PoolKey>,
+    /// What `auth_query` returned, kept for `auth_cache_ttl`.
+    pub auth_cache: super::auth_query::AuthCache,
     /// The `hba_file` rules (`None`: no file; every client may try `auth_method`). Replaced
     /// as a whole when the file is read again.
     hba: RwLock<Option<Arc<HbaRules>>>,
@@ -249,6 +260,7 @@ impl Shared {
             ))),
             averages: Averages::default(),
             hba: RwLock::new(hba.map(Arc::new)),
+            auth_cache: Default::default(),
             config,
         })
     }
@@ -259,6 +271,19 @@ impl Shared {
         let setup = TlsSetup::load(&self.config)?;
         *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(setup);
         Ok(())
+    }
+
+    /// A chunk to read a server connection's replies into (a login, a parameter sync, an
+    /// auth_query), waited for up to `timeouts.query_wait`; `None` when none came in time.
+    /// It draws on the arena's reserve: the connection is already someone's.
+    pub async fn server_inbox(&self) -> Option<super::io::Inbox> {
+        super::io::Inbox::acquire(
+            &self.arena,
+            crate::arena::Priority::Linked,
+            self.config.timeouts.query_wait,
+        )
+        .await
+        .ok()
     }
 
     /// Reads the `hba_file` again; on an error the previous rules stay.

@@ -3,10 +3,9 @@
 
 use qcp_codec::encode;
 
-use super::io::{timeout, Inbox};
+use super::io::timeout;
 use super::server::{ServerConn, ServerError};
 use super::shared::Shared;
-use crate::arena::Priority;
 use crate::relay::params::{ClientParams, ParamSource};
 
 /// Why a parameter sync failed.
@@ -38,13 +37,7 @@ pub async fn bring_in_line(
         conn.in_line.record(wanted, &conn.params);
         return Ok(Vec::new());
     };
-    let Ok(mut inbox) = Inbox::acquire(
-        &shared.arena,
-        Priority::Linked,
-        shared.config.timeouts.query_wait,
-    )
-    .await
-    else {
+    let Some(mut inbox) = shared.server_inbox().await else {
         return Err(SyncError::Arena);
     };
     // What the statement sets (`Some`) or resets (`None`), for the bookkeeping below.

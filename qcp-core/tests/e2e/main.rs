@@ -7,6 +7,8 @@ mod support;
 
 // The admin console (SHOW with PgBouncer's columns, who may use it) and `qcp-ctrl show`.
 mod admin_console;
+// auth_user/auth_query: roles from the database, changed passwords, refusals, pooling.
+mod auth_query;
 // Configuration loading: defaults, every kind of mistake and its message, `describe`.
 mod config;
 // hba_file: each rule kind matched and refused with PostgreSQL's words, local rules, reload.

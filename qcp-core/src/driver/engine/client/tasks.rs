@@ -44,13 +44,7 @@ impl OpenTask {
             ));
         };
         // The login's replies need a buffer only now, not while queued for the grant.
-        let Ok(mut inbox) = Inbox::acquire(
-            &shared.arena,
-            Priority::Linked,
-            shared.config.timeouts.query_wait,
-        )
-        .await
-        else {
+        let Some(mut inbox) = shared.server_inbox().await else {
             self.entry.pool.closed(server, Instant::now());
             return Err(LinkFailure::Refused(link_error_fatal(LinkError::Arena)));
         };
