@@ -485,6 +485,15 @@ pub fn arena_exhausted() -> PgError {
     .with_hint("raise arena.chunks_count (or total_size) in qcp's config, or retry later")
 }
 
+/// The refusal of a start-up message larger than an arena chunk.
+pub fn startup_too_large(len: usize) -> PgError {
+    PgError::fatal(
+        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+        format!("a {len}-byte start-up message does not fit in one arena chunk"),
+    )
+    .with_hint("raise arena.chunk_size in qcp's config")
+}
+
 /// The client went away: there is nobody to tell.
 fn closed() -> Refusal {
     Refusal::Silent
@@ -496,11 +505,6 @@ fn read_error(error: ReadError) -> Refusal {
         ReadError::Protocol(error) => {
             protocol_violation(format!("invalid message: {error}")).into()
         }
-        ReadError::TooLarge(len) => PgError::fatal(
-            sqlstate::PROGRAM_LIMIT_EXCEEDED,
-            format!("a {len}-byte start-up message does not fit in one arena chunk"),
-        )
-        .with_hint("raise arena.chunk_size in qcp's config")
-        .into(),
+        ReadError::TooLarge(len) => startup_too_large(len).into(),
     }
 }

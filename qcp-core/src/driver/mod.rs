@@ -33,7 +33,9 @@ use crate::arena::Priority;
 use crate::config::{Config, Endpoint};
 use crate::errors::{sqlstate, PgError, Refusal};
 use crate::stats::LoginOutcome;
-use io::{timeout, write_all, Inbox, Listener, Peer, Socket, Stream};
+use io::{
+    read_first_packet, timeout, write_all, FirstPacket, Inbox, Listener, Peer, Socket, Stream,
+};
 use shared::Shared;
 
 pub use io::LocalAddr;
@@ -383,11 +385,35 @@ async fn serve_client(
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         }
-        // Hold no memory until the client says something.
+        // No arena memory and no login slot until the first packet is whole: a client that
+        // trickles it, or stops half way, costs only a small buffer within a shared budget
+        // (boxed: an established client's task keeps no room for it).
         let login_timeout = shared.config.timeouts.client_login;
-        if timeout(login_timeout, socket.readable()).await.is_err() {
-            return;
-        }
+        let heard = std::sync::atomic::AtomicBool::new(false);
+        let read = Box::pin(read_first_packet(&socket, shared.limits.startup, &shared.pre_login, &heard));
+        let first = match timeout(login_timeout, read).await {
+            Ok(Ok(FirstPacket::Ready(first))) => first,
+            Ok(Ok(FirstPacket::OverBudget)) => {
+                Shared::count(&shared.stats.refused);
+                shared.stats.login_ended(LoginOutcome::TooMany);
+                shared.stats.error_sent(sqlstate::TOO_MANY_CONNECTIONS);
+                warn!("refused client: too many half-sent start-up packets");
+                let error = too_many_logins();
+                let _ = write_all(&socket, &error.to_bytes()).await;
+                return;
+            }
+            // Stopped in the middle of its first packet: told why, as after any other part
+            // of a login that takes too long.
+            Err(_) if heard.load(std::sync::atomic::Ordering::Relaxed) => {
+                shared.stats.login_ended(LoginOutcome::Protocol);
+                let error = login_too_slow();
+                shared.stats.error_sent(error.code);
+                let _ = write_all(&socket, &error.to_bytes()).await;
+                return;
+            }
+            // Gone, or silent for timeouts.client_login: nobody to tell (PostgreSQL closes too).
+            Ok(Ok(FirstPacket::Closed)) | Ok(Err(_)) | Err(_) => return,
+        };
         // A login holds a chunk until it ends: at most a quarter of the arena goes to logins,
         // so a crowd of clients that never finish logging in cannot starve established ones.
         let query_wait = shared.config.timeouts.query_wait;
@@ -396,12 +422,11 @@ async fn serve_client(
             shared.stats.login_ended(LoginOutcome::TooMany);
             shared.stats.error_sent(sqlstate::TOO_MANY_CONNECTIONS);
             warn!("refused client: too many logins in progress");
-            let error = PgError::fatal(sqlstate::TOO_MANY_CONNECTIONS, "too many clients are logging in at once")
-                .with_hint("retry; if slow or unfinished logins crowd qcp, lower timeouts.client_login, or raise arena.chunks_count (logins may use a quarter of the arena)");
+            let error = too_many_logins();
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         };
-        let Ok(inbox) = Inbox::acquire(&shared.arena, Priority::New, shared.config.timeouts.query_wait).await else {
+        let Ok(mut inbox) = Inbox::acquire(&shared.arena, Priority::New, shared.config.timeouts.query_wait).await else {
             Shared::count(&shared.stats.arena_timeouts);
             warn!("refused client: arena exhausted");
             let error = login::arena_exhausted();
@@ -410,6 +435,14 @@ async fn serve_client(
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         };
+        if inbox.prefill(first.bytes()).is_err() {
+            let error = login::startup_too_large(first.bytes().len());
+            shared.stats.login_ended(LoginOutcome::Protocol);
+            shared.stats.error_sent(error.code);
+            let _ = write_all(&socket, &error.to_bytes()).await;
+            return;
+        }
+        drop(first);
         let started = Instant::now();
         // Boxed: the login's state is large and only lives during the login, while this
         // task lives as long as the client; keeping it inline would cost every idle client.
@@ -417,9 +450,7 @@ async fn serve_client(
         let login = Box::pin(login::start(&shared, &mut stream, &peer, inbox));
         let opening = match timeout(login_timeout, login).await {
             Ok(result) => result,
-            Err(_) => Err(PgError::fatal(sqlstate::PROTOCOL_VIOLATION, "client did not complete its login in time")
-                .with_hint("raise timeouts.client_login in qcp's config")
-                .into()),
+            Err(_) => Err(login_too_slow().into()),
         };
         // The login is over (its chunk, if it logged in, is the session's now).
         drop(login_slot);
@@ -462,6 +493,21 @@ async fn serve_client(
     }
     .instrument(span)
     .await
+}
+
+/// The refusal of a login that took longer than `timeouts.client_login`.
+fn login_too_slow() -> PgError {
+    PgError::fatal(
+        sqlstate::PROTOCOL_VIOLATION,
+        "client did not complete its login in time",
+    )
+    .with_hint("raise timeouts.client_login in qcp's config")
+}
+
+/// The refusal of a login when logins in progress already hold their share of memory.
+fn too_many_logins() -> PgError {
+    PgError::fatal(sqlstate::TOO_MANY_CONNECTIONS, "too many clients are logging in at once")
+        .with_hint("retry; if slow or unfinished logins crowd qcp, lower timeouts.client_login, or raise arena.chunks_count (logins may use a quarter of the arena)")
 }
 
 /// Counts a client as logging in for as long as it lives.

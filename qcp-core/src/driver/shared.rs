@@ -203,6 +203,9 @@ pub struct Shared {
     pub login_slots: Arc<async_lock::Semaphore>,
     /// The console's `avg_*` figures, per pool, over the last `stats_period`.
     pub averages: Averages<PoolKey>,
+    /// Bytes of first packets being read before their logins get a chunk (see
+    /// `io/first_packet.rs`): at most what the login slots' chunks hold.
+    pub pre_login: super::io::PreLoginBudget,
     /// What `auth_query` returned, kept for `auth_cache_ttl`.
     pub auth_cache: super::auth_query::AuthCache,
     /// The `hba_file` rules (`None`: no file; every client may try `auth_method`). Replaced
@@ -261,6 +264,9 @@ impl Shared {
             averages: Averages::default(),
             hba: RwLock::new(hba.map(Arc::new)),
             auth_cache: Default::default(),
+            pre_login: super::io::PreLoginBudget::new(
+                login_slots(config.arena.chunks_count).saturating_mul(config.arena.chunk_size),
+            ),
             config,
         })
     }

@@ -638,20 +638,55 @@ async fn smart_shutdown_lets_a_transaction_finish_then_closes() {
     shutdown_lets_transactions_finish(Setup::smart()).await;
 }
 
-/// Clients that start a login and never finish it hold at most a quarter of the arena: an
-/// established client goes on working, a new login beyond that share is told why instead of
-/// waiting for a chunk, and logins work again once the crowd leaves.
+/// Connections that send part of their start-up packet and stop hold no arena chunk and no
+/// login slot: an established client goes on, and a new login gets in at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unfinished_logins_cannot_starve_established_clients() {
+async fn half_sent_start_up_packets_hold_no_memory_and_block_nobody() {
+    // 32 chunks: logins in progress may hold 8.
+    let mut setup = Setup::smart().extra("timeouts:\n  query_wait: 1s\n");
+    setup.arena = "arena:\n  chunk_size: 16KB\n  chunks_count: 32\n".into();
+    let qcp = setup.start();
+    let established = qcp.client().await;
+    let crowd = half_started_logins(&qcp, 40).await;
+    wait_until("the crowd is logging in", WAIT, || async {
+        qcp.snapshot().login_clients == 40
+    })
+    .await;
+    assert_eq!(
+        qcp.status_view().arena_in_use,
+        0,
+        "no chunk for half a packet"
+    );
+    established
+        .simple_query("SELECT 1")
+        .await
+        .expect("the established client goes on");
+    let started = Instant::now();
+    let client = qcp.client().await;
+    client.simple_query("SELECT 1").await.expect("a new login");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(crowd);
+}
+
+/// Clients that send their start-up packet and then stall in the password exchange hold at
+/// most a quarter of the arena: an established client goes on working, a new login beyond
+/// that share is told why instead of waiting for a chunk, and logins work again once the
+/// crowd leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_logins_cannot_starve_established_clients() {
     // 32 chunks: logins in progress may hold 8.
     let mut setup = Setup::smart().extra("timeouts:\n  query_wait: 1s\n");
     setup.arena = "arena:\n  chunk_size: 16KB\n  chunks_count: 32\n".into();
     let qcp = setup.start();
     let established = qcp.client().await;
 
-    // 40 connections send the first bytes of a start-up packet, and nothing more.
-    let crowd = half_started_logins(&qcp, 40).await;
-    wait_until("the unfinished logins hold their share", WAIT, || async {
+    // 40 connections send a start-up packet, and never answer the password request.
+    let crowd = stalled_after_start_up(&qcp, 40).await;
+    wait_until("the stalled logins hold their share", WAIT, || async {
         qcp.status_view().arena_in_use == 8
     })
     .await;
@@ -694,6 +729,114 @@ async fn unfinished_logins_cannot_starve_established_clients() {
         .simple_query("SELECT 1")
         .await
         .expect("a new login works");
+}
+
+/// A login flood: a thousand connections that never finish their start-up packet and three
+/// hundred that fail their password, at once. A legitimate client still logs in within a
+/// second, the arena holds nothing for the half-sent packets, and qcp's memory grows by a
+/// bounded amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_leaves_room_for_legitimate_clients() {
+    // md5: the failing clients' own hashing costs this test process next to nothing (a
+    // SCRAM client's PBKDF2 in a debug build would make the test time itself).
+    let mut setup = Setup::smart();
+    setup.auth_method = "md5";
+    let qcp = setup.start();
+    // The pool's first login opens its server connection and learns the greeting: done
+    // before the flood, so the timed login below measures the login itself.
+    qcp.client()
+        .await
+        .simple_query("SELECT 1")
+        .await
+        .expect("warm-up");
+    let before = resident_bytes();
+    let half = half_started_logins(&qcp, 1000).await;
+    // Wrong passwords, all at once (each a whole md5 exchange that fails).
+    let conninfo = qcp.conninfo(MD5_USER.0, "wrong", DATABASE);
+    let failing: Vec<_> = (0..300)
+        .map(|_| {
+            let conninfo = conninfo.clone();
+            tokio::spawn(
+                async move { connect(&conninfo).await.err().and_then(|e| sqlstate_of(&e)) },
+            )
+        })
+        .collect();
+    wait_until("the half-sent crowd is logging in", WAIT, || async {
+        qcp.snapshot().login_clients >= 1000
+    })
+    .await;
+    // In the middle of it: a legitimate login, timed.
+    let started = Instant::now();
+    let client = qcp.client().await;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("legitimate query");
+    let took = started.elapsed();
+    eprintln!("a legitimate login during the flood took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "a legitimate login took {took:?}"
+    );
+    // Logins in progress (the failing ones) hold at most their share of the arena.
+    let arena = qcp.status_view().arena_in_use;
+    assert!(
+        arena <= 64,
+        "logins hold at most a quarter of 256 chunks: {arena}"
+    );
+    for task in failing {
+        assert_eq!(task.await.expect("join").as_deref(), Some("28P01"));
+    }
+    // Once they are done, the thousand half-sent packets (still connected) hold none.
+    wait_until(
+        "only the half-sent crowd is left, holding no chunk",
+        WAIT,
+        || async { qcp.status_view().arena_in_use == 0 },
+    )
+    .await;
+    assert!(qcp.snapshot().login_clients >= 1000);
+    // 1300 connections' worth of sockets, tasks and buffers on both sides of this process:
+    // a few tens of KB each at most.
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(grown < 96 << 20, "memory grew by {grown} bytes");
+    drop(half);
+}
+
+/// This process's resident memory, from /proc.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .expect("VmRSS")
+}
+
+/// `n` connections that send a whole start-up packet (the SCRAM user, the test database)
+/// and then never answer qcp's password request.
+async fn stalled_after_start_up(qcp: &Qcp, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    for (key, value) in [("user", SCRAM_USER.0), ("database", DATABASE)] {
+        body.extend_from_slice(key.as_bytes());
+        body.push(0);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    let mut crowd = Vec::new();
+    for _ in 0..n {
+        let mut raw = tokio::net::TcpStream::connect(qcp.addr)
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut raw, &packet)
+            .await
+            .expect("send the start-up packet");
+        crowd.push(raw);
+    }
+    crowd
 }
 
 /// A login in progress counts toward `limits.max_client_connections`: connections that

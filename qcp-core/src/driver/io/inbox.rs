@@ -55,6 +55,18 @@ impl Inbox {
         Ok(Inbox::new(chunk))
     }
 
+    /// Puts `bytes` (read before the inbox existed) in as unread; `TooLarge` if they do
+    /// not fit in the chunk.
+    pub fn prefill(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
+        let end = self.end + bytes.len();
+        let Some(room) = self.chunk.bytes_mut().get_mut(self.end..end) else {
+            return Err(ReadError::TooLarge(end));
+        };
+        room.copy_from_slice(bytes);
+        self.end = end;
+        Ok(())
+    }
+
     /// Unread bytes.
     pub fn unread(&self) -> &[u8] {
         &self.chunk.bytes()[self.start..self.end]

@@ -76,12 +76,22 @@ impl Listener {
     }
 }
 
+/// How many connections the kernel may queue before qcp accepts them (capped by the
+/// system's `net.core.somaxconn`). std listens with 128: a burst of connections beyond that
+/// (a login storm, a flood) has its SYNs dropped, and those clients retry only a second
+/// later.
+const BACKLOG: i32 = 4096;
+
 fn bind_tcp(address: &str) -> io::Result<Async<TcpListener>> {
     use std::net::ToSocketAddrs;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the address resolves to nothing");
     for candidate in address.to_socket_addrs()? {
         match Async::<TcpListener>::bind(candidate) {
-            Ok(listener) => return Ok(listener),
+            Ok(listener) => {
+                // Listening again on a listening socket only sets its backlog.
+                rustix::net::listen(listener.get_ref(), BACKLOG)?;
+                return Ok(listener);
+            }
             Err(error) => last = error,
         }
     }
@@ -147,6 +157,7 @@ async fn bind_unix(path: &Path, mode: u32) -> io::Result<SocketFile> {
         let _ = std::fs::remove_dir_all(&private);
         bound?
     };
+    rustix::net::listen(listener.get_ref(), BACKLOG)?;
     let meta = std::fs::symlink_metadata(path)?;
     Ok(SocketFile {
         listener,

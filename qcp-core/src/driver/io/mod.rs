@@ -12,12 +12,14 @@ use std::time::Duration;
 use async_io::Timer;
 use futures::future::{select, Either};
 
+mod first_packet;
 mod inbox;
 mod listener;
 mod socket;
 mod stream;
 mod tls;
 
+pub use first_packet::{read_first_packet, FirstPacket, PreLoginBudget};
 pub use inbox::{Inbox, ReadError};
 pub use listener::Listener;
 pub use socket::*;
