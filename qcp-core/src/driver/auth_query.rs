@@ -13,7 +13,7 @@ use qcp_codec::{encode, BackendMessage, Tag};
 use tracing::{debug, warn};
 
 use super::io::{timeout, Inbox};
-use super::link;
+use super::link::{self, LinkError};
 use super::login::{credentials_for, link_error_fatal};
 use super::server::{ServerConn, ServerError};
 use super::shared::{Shared, UserEntry};
@@ -120,9 +120,27 @@ async fn fetch(
         ));
     };
     let credentials = credentials_for(&settings.user, shared.users.get(&settings.user));
-    let mut conn = link::acquire(shared, &pool, database, &credentials)
-        .await
-        .map_err(link_error_fatal)?;
+    let mut conn = match link::acquire(shared, &pool, database, &credentials).await {
+        Ok(conn) => conn,
+        Err(error) => {
+            // A pool nobody ever got into (the database does not exist, say) is not kept:
+            // clients must not be able to grow the pool list at will.
+            shared.forget_unused_pool(&pool);
+            // No such database: the client's user is as unknown as it would be to
+            // PostgreSQL, which says so only after a password exchange (so a client cannot
+            // probe database names without one).
+            if let LinkError::Server {
+                error: ServerError::Rejected { code, .. },
+                ..
+            } = &error
+            {
+                if code == sqlstate::INVALID_CATALOG_NAME {
+                    return Ok(None);
+                }
+            }
+            return Err(link_error_fatal(error));
+        }
+    };
     let Some(mut inbox) = shared.server_inbox().await else {
         return_conn(&pool, conn);
         return Err(super::login::arena_exhausted().into());

@@ -132,9 +132,10 @@ pub async fn start(
 
     // The access rules first: a client they refuse costs no lookup and hears why at once.
     let method = access(shared, stream, peer, &user, &database, offer.encrypted)?;
-    // A user not in `users` may be known to the database (auth_query).
+    // A user not in `users` may be known to the database (auth_query); not for the admin
+    // console, whose users are configured ones.
     let fetched = match (shared.users.get(&user), &shared.config.auth_query) {
-        (None, Some(settings)) => Some(
+        (None, Some(settings)) if !is_console_database(&database) => Some(
             shared
                 .auth_cache
                 .lookup(shared, settings, &user, &database, false)

@@ -90,6 +90,25 @@ async fn roles_from_the_database_log_in_and_the_others_are_refused_alike() {
         login(&qcp, "qcp_nobody_at_all", "x").await,
         Err("28P01".to_owned())
     );
+    // An unknown user asking for a database that does not exist: refused like any unknown
+    // user (PostgreSQL tells about the database only after a password exchange), and no
+    // pool is left behind for that database.
+    let error = connect(&qcp.conninfo("qcp_nobody_at_all", "x", "qcp_no_such_db"))
+        .await
+        .expect_err("refused");
+    assert_eq!(sqlstate_of(&error).as_deref(), Some("28P01"), "{error}");
+    assert!(
+        !qcp.snapshot()
+            .pools
+            .iter()
+            .any(|p| p.database == "qcp_no_such_db"),
+        "no pool kept for a database that does not exist"
+    );
+    // The console's users are configured ones: no lookup for them.
+    let error = connect(&qcp.conninfo(&fresh, "fresh-pass", "qcp"))
+        .await
+        .expect_err("not a console user");
+    assert_eq!(sqlstate_of(&error).as_deref(), Some("28P01"), "{error}");
     // A name that would break a query spliced into the text is just a name.
     let mut config = tokio_postgres::Config::new();
     config
