@@ -67,26 +67,32 @@ pub enum Item {
 }
 
 impl Item {
-    /// Every item, in the order SHOW HELP lists them.
-    pub const ALL: [Item; 17] = [
-        Item::Help,
-        Item::Version,
-        Item::Config,
-        Item::Databases,
-        Item::Pools,
-        Item::Clients,
-        Item::Servers,
-        Item::Users,
-        Item::Stats,
-        Item::StatsTotals,
-        Item::StatsAverages,
-        Item::Totals,
-        Item::Lists,
-        Item::Mem,
-        Item::State,
-        Item::Arena,
-        Item::PreparedStatements,
+    /// Every item, grouped as SHOW HELP lists them.
+    pub const GROUPS: [&'static [Item]; 4] = [
+        &[
+            Item::Help,
+            Item::Version,
+            Item::Config,
+            Item::Databases,
+            Item::Pools,
+            Item::Clients,
+            Item::Servers,
+            Item::Users,
+        ],
+        &[
+            Item::Stats,
+            Item::StatsTotals,
+            Item::StatsAverages,
+            Item::Totals,
+        ],
+        &[Item::Lists, Item::Mem, Item::State],
+        &[Item::Arena, Item::PreparedStatements],
     ];
+
+    /// Every item, in the order SHOW HELP lists them.
+    pub fn all() -> impl Iterator<Item = Item> {
+        Item::GROUPS.into_iter().flatten().copied()
+    }
 
     /// The name written after SHOW, upper case.
     pub fn name(self) -> &'static str {
@@ -113,9 +119,7 @@ impl Item {
 
     /// The item called `name`, in any case.
     pub fn from_name(name: &str) -> Option<Item> {
-        Item::ALL
-            .into_iter()
-            .find(|item| item.name().eq_ignore_ascii_case(name))
+        Item::all().find(|item| item.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -281,7 +285,7 @@ pub(super) fn item(name: &str) -> Result<Item, PgError> {
             ),
         ));
     }
-    let known: Vec<&str> = Item::ALL.iter().map(|i| i.name()).collect();
+    let known: Vec<&str> = Item::all().map(|i| i.name()).collect();
     Err(PgError::error(
         sqlstate::UNDEFINED_OBJECT,
         format!(

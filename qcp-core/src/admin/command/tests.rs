@@ -41,7 +41,7 @@ fn show_in_any_case_with_whitespace_and_one_semicolon() {
 
 #[test]
 fn every_item_parses_from_its_name() {
-    for item in Item::ALL {
+    for item in Item::all() {
         assert_eq!(
             parse(&format!("show {}", item.name().to_lowercase())),
             Ok(Command::Show(item))
@@ -71,7 +71,7 @@ fn unknown_item_lists_the_known_ones() {
     let e = parse("SHOW poolz").unwrap_err();
     assert_eq!(e.code, sqlstate::UNDEFINED_OBJECT);
     assert!(e.message.contains("\"poolz\""), "{}", e.message);
-    for item in Item::ALL {
+    for item in Item::all() {
         assert!(e.message.contains(item.name()), "{}", e.message);
     }
     assert_eq!(code("SHOW peers"), sqlstate::FEATURE_NOT_SUPPORTED);

@@ -135,28 +135,6 @@ pub(super) fn prepared_statements(snapshot: &Snapshot) -> ResultSet {
     set
 }
 
-/// The SHOW items, grouped as SHOW HELP lists them.
-const SHOW_GROUPS: [&[Item]; 4] = [
-    &[
-        Item::Help,
-        Item::Version,
-        Item::Config,
-        Item::Databases,
-        Item::Pools,
-        Item::Clients,
-        Item::Servers,
-        Item::Users,
-    ],
-    &[
-        Item::Stats,
-        Item::StatsTotals,
-        Item::StatsAverages,
-        Item::Totals,
-    ],
-    &[Item::Lists, Item::Mem, Item::State],
-    &[Item::Arena, Item::PreparedStatements],
-];
-
 /// The acting commands with their arguments, as SHOW HELP lists them.
 const ACTS: [(Verb, &str); 14] = [
     (Verb::Set, " key = value"),
@@ -177,7 +155,7 @@ const ACTS: [(Verb, &str); 14] = [
 
 /// One line per command form.
 fn help_lines() -> Vec<String> {
-    let shows = SHOW_GROUPS.iter().map(|group| {
+    let shows = Item::GROUPS.iter().map(|group| {
         let names: Vec<&str> = group.iter().map(|item| item.name()).collect();
         format!("SHOW {}", names.join("|"))
     });

@@ -32,7 +32,7 @@ fn columns_match_pgbouncer_1_25() {
     }
     // Every item PgBouncer has is in the fixture (HELP has no table; ARENA and
     // PREPARED_STATEMENTS are qcp's own).
-    for item in Item::ALL {
+    for item in Item::all() {
         let own = matches!(item, Item::Help | Item::Arena | Item::PreparedStatements);
         assert_eq!(covered.contains(&item), !own, "{item:?} in the fixture");
     }
@@ -63,7 +63,7 @@ fn row_names_match_pgbouncer_1_25() {
 #[test]
 fn every_row_has_a_value_per_column() {
     let snapshot = sample();
-    for item in Item::ALL {
+    for item in Item::all() {
         let set = show::table(item, &snapshot);
         assert!(!set.rows.is_empty(), "{item:?} has rows for the sample");
         for row in &set.rows {

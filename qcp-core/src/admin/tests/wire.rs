@@ -90,7 +90,7 @@ fn help_is_a_notice_then_show() {
         notice.starts_with("NOTICE 00000 Console usage|\n\tSHOW "),
         "{notice}"
     );
-    for item in Item::ALL {
+    for item in Item::all() {
         assert!(notice.contains(item.name()), "{} in {notice}", item.name());
     }
     for verb in Verb::ALL {
