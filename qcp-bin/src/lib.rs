@@ -9,13 +9,53 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use qcp_core::config::{Config, LogFormat, LogOutput};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::Layered;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, Layer, Registry};
 
 pub mod passwd;
 
+/// The installed log subscriber, whose settings a reload can change.
+pub struct Logging {
+    level: reload::Handle<LevelFilter, Registry>,
+    output: reload::Handle<BoxedLayer, Base>,
+}
+
+/// The registry with the level filter in front: a filter for every layer, not one of
+/// tracing-subscriber's per-layer filters, which cannot be swapped by a reload.
+type Base = Layered<reload::Layer<LevelFilter, Registry>, Registry>;
+type BoxedLayer = Box<dyn Layer<Base> + Send + Sync>;
+
+impl Logging {
+    /// Puts `log_level`, `log_output` and `log_format` of `config` in force; on an error
+    /// (a log file that cannot be opened) the previous ones stay.
+    pub fn apply(&self, config: &Config) -> Result<(), String> {
+        let output = log_layer(config)?;
+        let failed = |error: reload::Error| format!("cannot change the logging settings: {error}");
+        self.output.reload(output).map_err(failed)?;
+        self.level.reload(config.log_level).map_err(failed)
+    }
+}
+
 /// Installs the global tracing subscriber as `log_level`, `log_output` and `log_format`
-/// say. A log file is created if missing and appended to.
-pub fn init_logging(config: &Config) -> Result<(), String> {
+/// say. A log file is created if missing and appended to. The returned [`Logging`]
+/// changes them later (a reload).
+pub fn init_logging(config: &Config) -> Result<Logging, String> {
+    let (level_layer, level) = reload::Layer::new(config.log_level);
+    let (output_layer, output) = reload::Layer::new(log_layer(config)?);
+    tracing_subscriber::registry()
+        .with(level_layer)
+        .with(output_layer)
+        .try_init()
+        .map_err(|error| format!("cannot set up logging: {error}"))?;
+    Ok(Logging { level, output })
+}
+
+/// The layer that writes log lines as `config` says.
+fn log_layer(config: &Config) -> Result<BoxedLayer, String> {
     let writer: BoxMakeWriter = match &config.log_output {
         LogOutput::Stdout => BoxMakeWriter::new(io::stdout),
         LogOutput::Stderr => BoxMakeWriter::new(io::stderr),
@@ -30,17 +70,15 @@ pub fn init_logging(config: &Config) -> Result<(), String> {
     };
     // Colours only on a terminal-bound stream, never in a file.
     let ansi = !matches!(config.log_output, LogOutput::File(_));
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(config.log_level)
+    let base = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_writer(writer);
-    let result = match config.log_format {
-        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+    Ok(match config.log_format {
+        LogFormat::Text => base.with_ansi(ansi).boxed(),
         // One object per line: timestamp, level, fields (the message among them) and the
         // span (a client's peer, user and database).
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
-    };
-    result.map_err(|error| format!("cannot set up logging: {error}"))
+        LogFormat::Json => base.json().with_current_span(true).boxed(),
+    })
 }
 
 /// Checks that the log file of `log_output` could be opened, without creating it: what

@@ -517,17 +517,52 @@ async fn sigterm_stops_a_running_qcp() {
     drop(db);
 }
 
-/// SIGHUP reads the TLS files again and qcp goes on serving.
+/// SIGHUP and `qcp-ctrl reload` read the configuration file again: a new log level and log
+/// file take effect, an invalid file changes nothing and qcp-ctrl exits 1 with the error
+/// (which the log says too), and qcp goes on serving throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_reads_the_tls_files_again_and_qcp_goes_on() {
-    let qcp = start_qcp("").await;
+async fn sighup_and_ctrl_reload_apply_the_file_and_qcp_goes_on() {
+    let mut qcp = start_qcp("").await;
     let pid = qcp.child.id().expect("qcp runs").to_string();
     let kill = run("kill", &["-HUP", &pid]).await;
     assert!(kill.status.success(), "{}", kill.stderr);
-    qcp.log_line(&["SIGHUP", "read again"]).await;
+    qcp.log_line(&["SIGHUP", "nothing changed"]).await;
     let (db, _connection) = client(&qcp.conninfo("qcp_scram", "scram-pass")).await;
     db.simple_query("SELECT 1").await.expect("qcp still serves");
-    assert!(qcp.status().await.contains("listening_address"));
+
+    // A new level and a new log file, through qcp-ctrl.
+    let yaml = read(&qcp.config);
+    let moved = qcp.dir.path().join("moved.log");
+    let edited = yaml.replace("log_level: Info", "log_level: Debug").replace(
+        &format!("file: {}", qcp.log.display()),
+        &format!("file: {}", moved.display()),
+    );
+    std::fs::write(&qcp.config, &edited).unwrap();
+    let config = qcp.config.to_str().unwrap().to_owned();
+    let out = run(QCP_CTRL, &["--config", &config, "reload"]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("log_level, log_output"),
+        "{}",
+        out.stdout
+    );
+    qcp.log = moved;
+    let (other, _connection) = client(&qcp.conninfo("qcp_scram", "scram-pass")).await;
+    other.simple_query("SELECT 1").await.unwrap();
+    qcp.log_line(&["DEBUG", "opened server connection"]).await;
+
+    // An invalid file: qcp-ctrl exits 1 with the error, the log says it, nothing changes.
+    std::fs::write(&qcp.config, format!("{edited}  query_wait: soon\n")).unwrap();
+    let out = run(QCP_CTRL, &["--config", &config, "reload"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("timeouts.query_wait") && out.stderr.contains("line"),
+        "{}",
+        out.stderr
+    );
+    qcp.log_line(&["reload failed", "timeouts.query_wait"])
+        .await;
+    db.simple_query("SELECT 1").await.expect("qcp still serves");
 }
 
 /// The log file of a real qcp: one span per client (address, user, database); connect,

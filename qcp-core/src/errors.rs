@@ -48,6 +48,11 @@ pub mod sqlstate {
     pub const UNDEFINED_OBJECT: &str = "42704";
     /// insufficient_privilege
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    /// config_file_error (a reload found the configuration file invalid)
+    pub const CONFIG_FILE_ERROR: &str = "F0000";
+    /// object_not_in_prerequisite_state (a console command that does not fit the state,
+    /// such as RESUME of a database that is not paused)
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 }
 
 /// How bad an error is for the connection.

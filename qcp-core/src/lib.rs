@@ -29,4 +29,4 @@ pub mod tls;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use driver::{start, Instance, LocalAddr, StartError};
+pub use driver::{start, Instance, LocalAddr, LogHook, ReloadReport, StartError};

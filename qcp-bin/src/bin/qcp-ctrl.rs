@@ -28,6 +28,7 @@ struct Args {
 enum Command {
     Quit(Quit),
     Status(Status),
+    Reload(Reload),
     Show(Show),
     Passwd(Passwd),
 }
@@ -44,6 +45,16 @@ struct Quit {}
 #[derive(FromArgs)]
 #[argh(subcommand, name = "status")]
 struct Status {}
+
+/// Make qcp read its configuration file again and apply it without dropping clients:
+/// servers, pool sizes, users and passwords, limits, timeouts, logging, TLS files, hba_file.
+/// Connections to a removed or changed server close when their client releases them.
+/// listening_address, unix_socket_mode, arena, worker_threads, control_socket and
+/// metrics_address need a restart and keep their value. An invalid file changes nothing:
+/// qcp-ctrl prints the error (setting, line, fix) and exits 1. SIGHUP does the same.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reload")]
+struct Reload {}
 
 /// Print one of the admin console's tables in human units: pools (clients active and
 /// waiting, server connections by state, the longest wait), clients, servers (one row per
@@ -92,20 +103,27 @@ fn main() -> ExitCode {
             }
         };
     }
+    let reload = matches!(args.command, Command::Reload(_));
     let socket = match (&args.socket, &args.config) {
         (Some(socket), _) => socket.clone(),
         (None, Some(path)) => match Config::load(path) {
             Ok(config) => config.control_socket,
-            Err(error) => {
-                eprintln!("qcp-ctrl: {error}");
-                return ExitCode::from(2);
-            }
+            // The file being reloaded may be the invalid one: qcp itself says what is wrong
+            // with it (and logs it), so reach qcp if the file names its socket at all.
+            Err(error) => match Config::control_socket_in(path).filter(|_| reload) {
+                Some(socket) => socket,
+                None => {
+                    eprintln!("qcp-ctrl: {error}");
+                    return ExitCode::from(2);
+                }
+            },
         },
         (None, None) => PathBuf::from(DEFAULT_CONTROL_SOCKET),
     };
     let command = match args.command {
         Command::Quit(_) => "quit".to_owned(),
         Command::Status(_) => "status".to_owned(),
+        Command::Reload(_) => "reload".to_owned(),
         Command::Show(show) => format!("show {}", show.what),
         Command::Passwd(_) => return ExitCode::FAILURE,
     };

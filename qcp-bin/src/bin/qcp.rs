@@ -9,8 +9,8 @@ use qcp_core::config::Config;
 /// QCP (Quantum Connection Pool): a PostgreSQL connection pooler. It accepts clients on
 /// `listening_address` and relays them to the PostgreSQL servers listed under `servers`, in
 /// Session or Smart (transaction) mode. Every setting is described in config-example.yaml.
-/// Stop it with `qcp-ctrl quit`, SIGINT or SIGTERM; SIGHUP reads the TLS files and hba_file
-/// again.
+/// Stop it with `qcp-ctrl quit`, SIGINT or SIGTERM; `qcp-ctrl reload` or SIGHUP reads the
+/// configuration file again and applies it without dropping clients.
 #[derive(FromArgs)]
 struct Args {
     /// the YAML configuration file (default: config.yaml)
@@ -48,10 +48,13 @@ fn main() -> ExitCode {
         print!("{}", config.describe());
         return ExitCode::SUCCESS;
     }
-    if let Err(error) = qcp_bin::init_logging(&config) {
-        eprintln!("qcp: {error}");
-        return ExitCode::from(2);
-    }
+    let logging = match qcp_bin::init_logging(&config) {
+        Ok(logging) => logging,
+        Err(error) => {
+            eprintln!("qcp: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let instance = match qcp_core::start(config) {
         Ok(instance) => instance,
         Err(error) => {
@@ -60,6 +63,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A reload (SIGHUP, qcp-ctrl reload, RELOAD) reads the same file again, and changes
+    // the logging settings through the subscriber installed above.
+    instance.set_config_file(&args.config);
+    instance.set_log_hook(std::sync::Arc::new(move |config: &Config| {
+        logging.apply(config)
+    }));
     if let Err(error) = instance.stop_on_signals() {
         eprintln!("qcp: cannot watch for stop signals: {error}");
         return ExitCode::FAILURE;

@@ -57,23 +57,64 @@ pub enum Role {
     Stats,
 }
 
+/// What became of one console query.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Answered in `out`; with the SQLSTATE of the error answered, if one was (the driver
+    /// counts the errors qcp sends).
+    Done(Option<&'static str>),
+    /// An admin's acting command: the driver carries it out, then reports with [`acted`].
+    Act {
+        /// The command.
+        verb: Verb,
+        /// What it applies to.
+        argument: Argument,
+    },
+}
+
 /// Appends the whole answer to one simple Query to `out`: a result set, a NoticeResponse
 /// and CommandComplete (SHOW HELP), an EmptyQueryResponse, or one ErrorResponse (severity
-/// ERROR: the console session goes on). The ReadyForQuery that ends the answer is the
-/// driver's to add. Returns the SQLSTATE of the error answered, if one was (the driver
-/// counts the errors qcp sends).
-pub fn answer(
-    query: &str,
-    role: Role,
-    snapshot: &Snapshot,
-    out: &mut Vec<u8>,
-) -> Option<&'static str> {
+/// ERROR: the console session goes on); or, for an acting command an admin may run, hands
+/// it to the driver. The ReadyForQuery that ends the answer is the driver's to add.
+pub fn answer(query: &str, role: Role, snapshot: &Snapshot, out: &mut Vec<u8>) -> Answer {
     let start = out.len();
     match respond(query, role, snapshot, out) {
-        Ok(()) => None,
+        Ok(None) => Answer::Done(None),
+        Ok(Some((verb, argument))) => Answer::Act { verb, argument },
         Err(error) => {
             // Nothing half-written goes out before the error: a client would take a
             // RowDescription without its CommandComplete for a broken stream.
+            out.truncate(start);
+            error.encode(out);
+            Answer::Done(Some(error.code))
+        }
+    }
+}
+
+/// Appends the answer to an acting command the driver carried out: a NoticeResponse per
+/// line of `result`'s report, then CommandComplete with the command's name (as PgBouncer
+/// answers), or the ErrorResponse. Returns the SQLSTATE of the error, if any.
+pub fn acted(
+    verb: Verb,
+    result: Result<Vec<String>, PgError>,
+    out: &mut Vec<u8>,
+) -> Option<&'static str> {
+    let start = out.len();
+    let written = result.and_then(|notices| {
+        for notice in &notices {
+            let fields: [(u8, &[u8]); 4] = [
+                (b'S', b"NOTICE"),
+                (b'V', b"NOTICE"),
+                (b'C', b"00000"),
+                (b'M', notice.as_bytes()),
+            ];
+            encode::notice_response(out, &fields).map_err(|e| unencodable(&e))?;
+        }
+        encode::command_complete(out, verb.name()).map_err(|e| unencodable(&e))
+    });
+    match written {
+        Ok(()) => None,
+        Err(error) => {
             out.truncate(start);
             error.encode(out);
             Some(error.code)
@@ -109,33 +150,32 @@ pub fn greeting() -> &'static [(&'static str, &'static str)] {
     GREETING
 }
 
-/// Parses and answers `query`; an error leaves whatever it appended for [`answer`] to drop.
-fn respond(query: &str, role: Role, snapshot: &Snapshot, out: &mut Vec<u8>) -> Result<(), PgError> {
+/// Parses and answers `query`, or returns the acting command for the driver; an error
+/// leaves whatever it appended for [`answer`] to drop.
+fn respond(
+    query: &str,
+    role: Role,
+    snapshot: &Snapshot,
+    out: &mut Vec<u8>,
+) -> Result<Option<(Verb, Argument)>, PgError> {
     match parse(query)? {
-        Command::Empty => {
-            encode::empty_query_response(out);
-            Ok(())
-        }
-        Command::Show(Item::Help) => help(out),
+        Command::Empty => encode::empty_query_response(out),
+        Command::Show(Item::Help) => help(out)?,
         Command::Show(item) => show::table(item, snapshot)
             .encode("SHOW", out)
-            .map_err(|e| unencodable(&e)),
-        Command::Act { verb, .. } => Err(match role {
-            Role::Stats => PgError::error(
+            .map_err(|e| unencodable(&e))?,
+        Command::Act { verb, .. } if role == Role::Stats => {
+            return Err(PgError::error(
                 sqlstate::INSUFFICIENT_PRIVILEGE,
                 format!(
-                    "permission denied: {} needs an admin user; stats_users may only run SHOW commands",
-                    verb.name()
-                ),
+                "permission denied: {} needs an admin user; stats_users may only run SHOW commands",
+                verb.name()
             ),
-            // The acting commands need the driver's cooperation (pausing pools, closing
-            // connections, reloading); a later change implements them.
-            Role::Admin => PgError::error(
-                sqlstate::FEATURE_NOT_SUPPORTED,
-                format!("{} is not supported yet", verb.name()),
-            ),
-        }),
+            ))
+        }
+        Command::Act { verb, argument } => return Ok(Some((verb, argument))),
     }
+    Ok(None)
 }
 
 /// SHOW HELP: like PgBouncer, a NoticeResponse whose detail lists the commands, then

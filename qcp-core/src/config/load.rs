@@ -55,6 +55,19 @@ pub(super) fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError>
     Ok(config)
 }
 
+/// See [`Config::control_socket_in`].
+pub(super) fn control_socket_in(text: &str) -> Option<std::path::PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct OnlyTheSocket {
+        control_socket: Option<std::path::PathBuf>,
+    }
+    let only = serde_yaml::from_str::<Option<OnlyTheSocket>>(text).ok()?;
+    Some(
+        only.and_then(|o| o.control_socket)
+            .unwrap_or_else(|| super::DEFAULT_CONTROL_SOCKET.into()),
+    )
+}
+
 /// Splits serde_yaml's `path: message at line L column C` into its parts and adds the fix.
 fn yaml_error(
     error: &serde_yaml::Error,

@@ -16,7 +16,7 @@
 //! holds the serde shapes of the file, `validate.rs` turns them into a [`Config`],
 //! `size.rs` parses and prints sizes and durations, `locate.rs` finds a setting's line, `address.rs` reads addresses (`host:port` or a Unix socket),
 //! `error.rs` holds [`ConfigError`] and `describe.rs` prints the effective settings, `admin.rs` checks the console's and the
-//! metrics' settings.
+//! metrics' settings, `reload.rs` says what a reload changes and what needs a restart.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,7 @@ mod error;
 mod load;
 mod locate;
 mod raw;
+mod reload;
 mod size;
 mod tls;
 mod validate;
@@ -44,6 +45,7 @@ pub use admin::{
 };
 pub use auth_query::{AuthQuery, DEFAULT_AUTH_CACHE_TTL, DEFAULT_AUTH_QUERY};
 pub use error::{ConfigError, ConfigErrorKind};
+pub use reload::{reloadable, ReloadPlan, RESTART_ONLY};
 pub use size::{format_duration, format_size, parse_duration, parse_size};
 pub use tls::{ClientTls, ClientTlsMode, ServerTls, ServerTlsMode};
 
@@ -371,6 +373,15 @@ impl Config {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(&origin, &e))?;
         Config::from_yaml(&text, &origin)
+    }
+
+    /// The control socket a configuration file names (the default if it names none), read
+    /// without checking the rest of the file: `qcp-ctrl --config FILE reload` must reach
+    /// the running qcp even when the file it was edited into is invalid, so that qcp says
+    /// what is wrong (and logs it). `None` if the file cannot be read or is not YAML.
+    pub fn control_socket_in(path: &Path) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(path).ok()?;
+        load::control_socket_in(&text)
     }
 
     /// Parses and checks configuration text; `origin` (usually the file name) is used in

@@ -48,6 +48,14 @@ pub struct AuthCache {
 }
 
 impl AuthCache {
+    /// Forgets every answer (a reload changed `users` or `auth_query`).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// The secret of `user` for a client of `database`: kept if younger than the TTL (unless
     /// `fresh`), else asked of the server.
     pub async fn lookup(
@@ -119,7 +127,10 @@ async fn fetch(
             format!("no server serves auth_dbname \"{database}\""),
         ));
     };
-    let credentials = credentials_for(&settings.user, shared.users.get(&settings.user));
+    let credentials = credentials_for(
+        &settings.user,
+        shared.users().get(&settings.user).map(|u| &**u),
+    );
     let mut conn = match link::acquire(shared, &pool, database, &credentials).await {
         Ok(conn) => conn,
         Err(error) => {
@@ -145,10 +156,16 @@ async fn fetch(
         return_conn(&pool, conn);
         return Err(super::login::arena_exhausted().into());
     };
-    let limit = shared.config.timeouts.server_connect;
+    let limit = shared.config().timeouts.server_connect;
     let outcome = timeout(
         limit,
-        run_lookup(&mut conn, &settings.query, user, &mut inbox, &shared.limits),
+        run_lookup(
+            &mut conn,
+            &settings.query,
+            user,
+            &mut inbox,
+            &shared.limits(),
+        ),
     )
     .await;
     match outcome {
@@ -190,7 +207,9 @@ async fn fetch(
 /// The connection, its query answered, goes back to the pool.
 fn return_conn(pool: &super::shared::PoolEntry, conn: Box<ServerConn>) {
     let (server, born) = (conn.io.server, conn.io.born);
-    pool.pool.checkin(conn, server, born, Instant::now());
+    if let Some(surplus) = pool.pool.checkin(conn, server, born, Instant::now()) {
+        surplus.close();
+    }
 }
 
 /// A server connection that broke during the query: its pool slot is freed.

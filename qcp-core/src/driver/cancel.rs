@@ -20,7 +20,7 @@ pub async fn handle(shared: &Shared, pid: i32, secret: &[u8]) {
     match client.begin_cancel() {
         Some(target) => {
             info!(pid, server_pid = target.pid, "forwarding cancel request");
-            send(&target, shared.config.timeouts.cancel_wait).await;
+            send(&target, shared.config().timeouts.cancel_wait).await;
             target.gate.leave();
         }
         None => {

@@ -43,7 +43,7 @@ async fn converse(
     inbox: &mut Inbox,
     role: Role,
 ) -> Result<(), Option<PgError>> {
-    let limits = shared.limits;
+    let limits = shared.limits();
     let mut out = Vec::new();
     // After an extended-protocol message, everything up to the next Sync is skipped.
     let mut skipping = false;
@@ -86,7 +86,14 @@ async fn converse(
                 let text = body.strip_suffix(&[0]).unwrap_or(body);
                 let text = String::from_utf8_lossy(text);
                 let view = snapshot::take(shared);
-                if let Some(code) = admin::answer(&text, role, &view, &mut out) {
+                let code = match admin::answer(&text, role, &view, &mut out) {
+                    admin::Answer::Done(code) => code,
+                    admin::Answer::Act { verb, argument } => {
+                        let result = super::actions::perform(shared, verb, argument).await;
+                        admin::acted(verb, result, &mut out)
+                    }
+                };
+                if let Some(code) = code {
                     shared.stats.error_sent(code);
                 }
                 encode::ready_for_query(&mut out, TransactionStatus::Idle);

@@ -1,5 +1,5 @@
 //! The control socket `qcp-ctrl` talks to: one text command per connection (`quit`,
-//! `status`, `show ITEM`), one text answer.
+//! `status`, `reload`, `show ITEM`), one text answer.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -104,6 +104,11 @@ async fn answer(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
             "ok: shutting down\n".to_owned()
         }
         "status" => status::render(shared),
+        // The first line says how it went (`ok:` or `error:`), for qcp-ctrl's exit status.
+        "reload" => match super::reload::reload(shared, "qcp-ctrl reload").await {
+            Ok(report) => format!("ok: {report}\n"),
+            Err(error) => format!("error: {error}\n"),
+        },
         show if show.starts_with("show ") => {
             let what = show.trim_start_matches("show ").trim();
             match crate::admin::table(what, &super::snapshot::take(shared)) {
@@ -112,7 +117,7 @@ async fn answer(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
             }
         }
         other => {
-            format!("error: unknown command {other:?}; known commands: quit, status, show ITEM\n")
+            format!("error: unknown command {other:?}; known commands: quit, status, reload, show ITEM\n")
         }
     };
     stream.write_all(reply.as_bytes()).await?;

@@ -38,7 +38,7 @@ pub async fn acquire(
     let mut failures = 0usize;
     loop {
         let now = Instant::now();
-        let deadline = Some(shared.config.timeouts.query_wait)
+        let deadline = Some(shared.config().timeouts.query_wait)
             .filter(|limit| !limit.is_zero())
             .map(|limit| now + limit);
         let grant = match entry.pool.checkout(now, deadline) {
@@ -73,19 +73,28 @@ pub async fn acquire(
             }
             Grant::Open { server } => {
                 let _opening = entry.opening();
-                let config = &shared.config.servers[server];
+                let tls = shared.tls();
+                let (Some(config), Some(tls)) = (shared.server(server), tls.server(server)) else {
+                    // A reload removed the server after the pool granted it: another may
+                    // serve.
+                    entry.pool.closed(server, Instant::now());
+                    failures += 1;
+                    if failures <= shared.server_count() {
+                        continue;
+                    }
+                    return Err(LinkError::PoolTimeout);
+                };
                 // The login's replies need a buffer only now, not while queued for the grant.
                 let Some(mut inbox) = shared.server_inbox().await else {
                     entry.pool.closed(server, Instant::now());
                     return Err(LinkError::Arena);
                 };
-                let tls = shared.tls();
                 let context = LoginContext {
                     inbox: &mut inbox,
-                    limit: shared.config.timeouts.server_connect,
-                    limits: shared.limits,
+                    limit: shared.config().timeouts.server_connect,
+                    limits: shared.limits(),
                     scram_cache: &shared.scram_cache,
-                    tls: tls.servers.get(server).and_then(Option::as_ref),
+                    tls,
                     id: shared.clients.next_id(),
                 };
                 match server::open(server, &config.address, database, credentials, context).await {
@@ -108,7 +117,7 @@ pub async fn acquire(
                             shared.health.failed(server, Instant::now());
                             failures += 1;
                             // Another server may serve this database: try it before failing.
-                            if failures < shared.config.servers.len() {
+                            if failures < shared.server_count() {
                                 continue;
                             }
                         }

@@ -68,7 +68,7 @@ pub async fn start(
     peer: &Peer,
     mut inbox: Inbox,
 ) -> Result<Opening, Refusal> {
-    let limits = shared.limits;
+    let limits = shared.limits();
     let mut out = Vec::with_capacity(512);
     let tls = shared.tls();
     let client_tls = tls.clients.as_ref();
@@ -134,7 +134,11 @@ pub async fn start(
     let method = access(shared, stream, peer, &user, &database, offer.encrypted)?;
     // A user not in `users` may be known to the database (auth_query); not for the admin
     // console, whose users are configured ones.
-    let fetched = match (shared.users.get(&user), &shared.config.auth_query) {
+    // The users and settings this login started with, kept to its end even if a reload
+    // comes meanwhile.
+    let users = shared.users();
+    let config = shared.config_full();
+    let fetched = match (users.get(&user), &config.auth_query) {
         (None, Some(settings)) if !is_console_database(&database) => Some(
             shared
                 .auth_cache
@@ -143,9 +147,9 @@ pub async fn start(
         ),
         _ => None,
     };
-    let entry = shared
-        .users
+    let entry = users
         .get(&user)
+        .map(|u| &**u)
         .or_else(|| fetched.as_ref().and_then(|f| f.entry.as_deref()));
     let known = entry.map(|e| UserSecrets {
         scram: e.scram.as_ref(),
@@ -240,7 +244,7 @@ async fn refresh_after_failure(
     user: &str,
     database: &str,
 ) {
-    let (Some(found), Some(settings)) = (fetched, &shared.config.auth_query) else {
+    let (Some(found), Some(settings)) = (fetched, &shared.config().auth_query) else {
         return;
     };
     if !found.cached {
@@ -302,7 +306,7 @@ fn access(
     encrypted: bool,
 ) -> Result<AuthMethod, Refusal> {
     let Some(rules) = shared.hba() else {
-        return Ok(shared.config.auth_method);
+        return Ok(shared.config().auth_method);
     };
     let (transport, host) = match (peer, stream.socket().local_ip()) {
         (Peer::Tcp(address), Some(local)) => (
@@ -367,10 +371,10 @@ fn access(
 /// CONNECT privilege.
 fn console_role(shared: &Shared, user: &str, database: &str) -> Result<Role, Refusal> {
     let listed = |names: &[String]| names.iter().any(|n| n == user);
-    if listed(&shared.config.admin_users) {
+    if listed(&shared.config().admin_users) {
         return Ok(Role::Admin);
     }
-    if listed(&shared.config.stats_users) {
+    if listed(&shared.config().stats_users) {
         return Ok(Role::Stats);
     }
     Err(PgError::fatal(
@@ -384,12 +388,12 @@ fn console_role(shared: &Shared, user: &str, database: &str) -> Result<Role, Ref
 /// True when more configured users have only a SCRAM secret than not (md5 method: those are
 /// asked for SCRAM, the others for md5).
 fn mostly_scram_secrets(shared: &Shared) -> bool {
-    let scram = shared
-        .users
+    let users = shared.users();
+    let scram = users
         .values()
         .filter(|u| matches!(u.secret, Some(Secret::Scram(_))))
         .count();
-    scram * 2 > shared.users.len()
+    scram * 2 > users.len()
 }
 
 /// What qcp logs in to servers with for this user: one shared copy per configured user, so
@@ -457,7 +461,9 @@ async fn greeting_params(
         "learnt server parameters for greetings"
     );
     let (server, born) = (conn.io.server, conn.io.born);
-    pool.pool.checkin(conn, server, born, Instant::now());
+    if let Some(surplus) = pool.pool.checkin(conn, server, born, Instant::now()) {
+        surplus.close();
+    }
     Ok(params)
 }
 

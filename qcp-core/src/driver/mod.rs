@@ -3,6 +3,7 @@
 //! synchronous; moving to another runtime (async-std is no longer developed; smol is its
 //! successor) means changing this folder only.
 
+mod actions;
 mod auth_query;
 mod cancel;
 mod clients;
@@ -13,6 +14,7 @@ mod io;
 mod link;
 mod login;
 mod metrics_http;
+mod reload;
 mod server;
 mod shared;
 mod signals;
@@ -39,6 +41,7 @@ use io::{
 use shared::Shared;
 
 pub use io::LocalAddr;
+pub use reload::{LogHook, ReloadReport};
 pub use signals::stop_on_signals;
 
 /// Why qcp could not start.
@@ -167,6 +170,24 @@ impl Instance {
         stop_on_signals(Arc::clone(&self.shared))
     }
 
+    /// Records the configuration file the instance was started from: `reload` (and
+    /// SIGHUP, `qcp-ctrl reload`, the console's RELOAD) reads it again.
+    pub fn set_config_file(&self, path: impl Into<std::path::PathBuf>) {
+        self.shared.set_config_file(path.into());
+    }
+
+    /// Sets what puts reloaded logging settings in force (the program that installed the
+    /// log subscriber knows how).
+    pub fn set_log_hook(&self, hook: Arc<LogHook>) {
+        self.shared.set_log_hook(hook);
+    }
+
+    /// Reads the configuration file again and puts it in force; an invalid file changes
+    /// nothing, and the error says what to fix.
+    pub fn reload(&self) -> Result<ReloadReport, String> {
+        async_std::task::block_on(reload::reload(&self.shared, "Instance::reload"))
+    }
+
     /// Reads the `hba_file` again (SIGHUP does this too): new logins are checked against
     /// the new rules. On an error the previous rules stay.
     pub fn reload_hba(&self) -> Result<(), String> {
@@ -229,12 +250,12 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
             Some(listener) => Some(serve_metrics(&shared, listener)?),
             None => None,
         };
-        let engine = engine::Engine::start(&shared, shared.config.worker_threads)
+        let engine = engine::Engine::start(&shared, shared.config().worker_threads)
             .map_err(|error| StartError::Engine { error })?;
         info!(
             address = %shared.local_addr,
-            mode = ?shared.config.relay_mode,
-            arena = %crate::config::format_size(shared.config.arena.total_size()),
+            mode = ?shared.config().relay_mode,
+            arena = %crate::config::format_size(shared.config().arena.total_size()),
             "qcp started"
         );
         let (stopped_tx, stopped_rx) = async_std::channel::bounded(1);
@@ -280,7 +301,6 @@ fn serve_metrics(
 /// Ends a statistics period every `stats_period`: the console's averages compare each
 /// pool's totals with the previous period's.
 async fn tick_averages(shared: Arc<Shared>) {
-    let period = shared.config.stats_period;
     let mut shutdown = std::pin::pin!(shared.shutdown_requested());
     loop {
         let totals = shared
@@ -290,7 +310,8 @@ async fn tick_averages(shared: Arc<Shared>) {
         shared
             .averages
             .tick(Instant::now(), totals.collect::<Vec<_>>());
-        let sleep = std::pin::pin!(io::sleep(period));
+        // Read each time: a reload may change it (from the next period on).
+        let sleep = std::pin::pin!(io::sleep(shared.config().stats_period));
         if let Either::Right(_) = select(sleep, shutdown.as_mut()).await {
             return;
         }
@@ -335,7 +356,7 @@ async fn supervise(
     drop(listener);
     drop(tasks_tx);
     info!("shutting down: no longer accepting clients; waiting for clients to finish");
-    let grace = shared.config.timeouts.shutdown;
+    let grace = shared.config().timeouts.shutdown;
     // A zero grace period closes the remaining clients at once (not "wait forever").
     let finished = !grace.is_zero() && timeout(grace, tasks_rx.recv()).await.is_ok();
     if !finished && !shared.clients.is_empty() {
@@ -370,7 +391,7 @@ async fn serve_client(
     let client_span = span.clone();
     async move {
         info!("client connected");
-        let limit = shared.config.limits.max_client_connections;
+        let limit = shared.config().limits.max_client_connections;
         // A login in progress counts as a client (it is one, a moment from now), so a flood
         // of slow logins cannot take qcp past the limit. A client is counted twice only
         // while its greeting is being written: at the limit, that errs on refusing.
@@ -388,9 +409,9 @@ async fn serve_client(
         // No arena memory and no login slot until the first packet is whole: a client that
         // trickles it, or stops half way, costs only a small buffer within a shared budget
         // (boxed: an established client's task keeps no room for it).
-        let login_timeout = shared.config.timeouts.client_login;
+        let login_timeout = shared.config().timeouts.client_login;
         let heard = std::sync::atomic::AtomicBool::new(false);
-        let read = Box::pin(read_first_packet(&socket, shared.limits.startup, &shared.pre_login, &heard));
+        let read = Box::pin(read_first_packet(&socket, shared.limits().startup, &shared.pre_login, &heard));
         let first = match timeout(login_timeout, read).await {
             Ok(Ok(FirstPacket::Ready(first))) => first,
             Ok(Ok(FirstPacket::OverBudget)) => {
@@ -416,7 +437,7 @@ async fn serve_client(
         };
         // A login holds a chunk until it ends: at most a quarter of the arena goes to logins,
         // so a crowd of clients that never finish logging in cannot starve established ones.
-        let query_wait = shared.config.timeouts.query_wait;
+        let query_wait = shared.config().timeouts.query_wait;
         let Ok(login_slot) = timeout(query_wait, shared.login_slots.acquire_arc()).await else {
             Shared::count(&shared.stats.refused);
             shared.stats.login_ended(LoginOutcome::TooMany);
@@ -426,7 +447,7 @@ async fn serve_client(
             let _ = write_all(&socket, &error.to_bytes()).await;
             return;
         };
-        let Ok(mut inbox) = Inbox::acquire(&shared.arena, Priority::New, shared.config.timeouts.query_wait).await else {
+        let Ok(mut inbox) = Inbox::acquire(&shared.arena, Priority::New, shared.config().timeouts.query_wait).await else {
             Shared::count(&shared.stats.arena_timeouts);
             warn!("refused client: arena exhausted");
             let error = login::arena_exhausted();
@@ -563,12 +584,11 @@ async fn reap_idle_servers(shared: Arc<Shared>) {
         for entry in shared.pools() {
             let expired = entry.pool.reap(
                 now,
-                shared.config.timeouts.server_idle,
-                shared.config.timeouts.server_lifetime,
+                shared.config().timeouts.server_idle,
+                shared.config().timeouts.server_lifetime,
             );
-            for mut conn in expired {
-                // Say goodbye properly so the server logs a clean disconnect.
-                conn.io.stream.goodbye(b"X\0\0\0\x04");
+            for conn in expired {
+                conn.close();
             }
         }
     }

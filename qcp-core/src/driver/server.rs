@@ -321,6 +321,12 @@ impl From<LoginError> for ServerError {
 }
 
 impl ServerConn {
+    /// Closes an idle connection properly: Terminate (and a TLS close_notify) first, so
+    /// the server logs a clean disconnect rather than an unexpected EOF.
+    pub fn close(mut self: Box<Self>) {
+        self.io.stream.goodbye(b"X\0\0\0\x04");
+    }
+
     /// The backend's process id (from its BackendKeyData).
     pub fn pid(&self) -> i32 {
         self.io.cancel.pid

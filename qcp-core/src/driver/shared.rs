@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use qcp_codec::Limits;
 
 use super::clients::ClientRegistry;
@@ -15,7 +16,7 @@ use crate::auth::hba::HbaRules;
 use crate::auth::{SaltedPasswordCache, ScramSecret, Secret};
 use crate::config::{Config, UserConfig};
 use crate::errors::{sqlstate, Refusal};
-use crate::pool::{Pool, PoolKey, ServerHealth};
+use crate::pool::{Pool, PoolKey, ServerHealth, ServerTable};
 use crate::relay::params::Params;
 use crate::relay::statements::Registry;
 use crate::stats::{Averages, LoginOutcome, PoolCounters};
@@ -82,7 +83,7 @@ impl UserEntry {
         })
     }
 
-    fn from_config(user: &UserConfig) -> Self {
+    pub(super) fn from_config(user: &UserConfig) -> Self {
         let scram = match &user.secret {
             Some(Secret::Scram(secret)) => Some(secret.clone()),
             Some(Secret::Plain(password)) => Some(ScramSecret::generate(password)),
@@ -158,20 +159,23 @@ pub fn login_outcome(refusal: &Refusal) -> LoginOutcome {
     }
 }
 
+/// Configured users by name.
+pub type Users = HashMap<String, Arc<UserEntry>>;
+
 /// Everything the tasks of one instance share.
 pub struct Shared {
-    /// The configuration it runs with.
-    pub config: Config,
+    /// The configuration it runs with (replaced as a whole by a reload; see `reload.rs`).
+    config: ArcSwap<Config>,
     /// Traffic memory.
     pub arena: Arc<Arena>,
-    /// Message size limits for the codec.
-    pub limits: Limits,
     /// Back-off state per server.
     pub health: Arc<ServerHealth>,
+    /// The servers by stable id (a reload retires changed and removed ones).
+    servers: ArcSwap<ServerTable>,
     /// Pools by (database, user), created on first use.
     pools: Mutex<HashMap<PoolKey, Arc<PoolEntry>>>,
-    /// Configured users by name.
-    pub users: HashMap<String, UserEntry>,
+    /// Configured users by name (replaced as a whole by a reload).
+    users: ArcSwap<Users>,
     /// SCRAM salted-password cache for server logins.
     pub scram_cache: Arc<SaltedPasswordCache>,
     /// Connected clients.
@@ -211,6 +215,13 @@ pub struct Shared {
     /// The `hba_file` rules (`None`: no file; every client may try `auth_method`). Replaced
     /// as a whole when the file is read again.
     hba: RwLock<Option<Arc<HbaRules>>>,
+    /// The file the configuration was read from, which a reload reads again.
+    config_file: Mutex<Option<std::path::PathBuf>>,
+    /// Applies the logging settings of a reloaded configuration (set by the program that
+    /// installed the log subscriber).
+    log_hook: Mutex<Option<Arc<super::reload::LogHook>>>,
+    /// One reload at a time.
+    pub(super) reloading: async_lock::Mutex<()>,
 }
 
 /// The share of the arena's chunks logins in progress may hold: a quarter (at least one).
@@ -227,24 +238,24 @@ impl Shared {
         local_addr: super::io::LocalAddr,
     ) -> Arc<Self> {
         let arena = Arena::new(config.arena.chunk_size, config.arena.chunks_count);
-        let limits = Limits::new(10_000, config.limits.max_message_size);
+        let servers = ServerTable::new(&config.servers);
         let health = Arc::new(ServerHealth::new(
-            config.servers.len(),
+            servers.ids(),
             config.timeouts.server_login_retry,
         ));
         let users = config
             .users
             .iter()
-            .map(|u| (u.name.clone(), UserEntry::from_config(u)))
+            .map(|u| (u.name.clone(), Arc::new(UserEntry::from_config(u))))
             .collect();
         let mock_key = rand::random();
         let (shutdown_tx, shutdown_rx) = async_std::channel::bounded(1);
         Arc::new(Shared {
             arena,
-            limits,
             health,
+            servers: ArcSwap::from_pointee(servers),
             pools: Mutex::new(HashMap::new()),
-            users,
+            users: ArcSwap::from_pointee(users),
             wait_timer: WaitTimer::default(),
             scram_cache: Arc::new(SaltedPasswordCache::new()),
             clients: ClientRegistry::default(),
@@ -267,14 +278,105 @@ impl Shared {
             pre_login: super::io::PreLoginBudget::new(
                 login_slots(config.arena.chunks_count).saturating_mul(config.arena.chunk_size),
             ),
-            config,
+            config_file: Mutex::new(None),
+            log_hook: Mutex::new(None),
+            reloading: async_lock::Mutex::new(()),
+            config: ArcSwap::from_pointee(config),
         })
+    }
+
+    /// The configuration in force now. Cheap (no lock, no reference count): read it where a
+    /// setting is used rather than keeping a copy, so that a reload reaches every user.
+    #[inline]
+    pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.config.load()
+    }
+
+    /// [`Shared::config`] as a reference of its own, to keep across waits.
+    pub fn config_full(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Message size limits for the codec, from `limits.max_message_size`.
+    pub fn limits(&self) -> Limits {
+        Limits::new(10_000, self.config().limits.max_message_size)
+    }
+
+    /// The configured users now (a snapshot: a login keeps the one it started with).
+    pub fn users(&self) -> Arc<Users> {
+        self.users.load_full()
+    }
+
+    /// The server with stable id `id`, `None` once a reload removed or changed it.
+    pub fn server(&self, id: usize) -> Option<crate::config::ServerConfig> {
+        self.servers.load().get(id).cloned()
+    }
+
+    /// How many servers are configured now.
+    pub fn server_count(&self) -> usize {
+        self.servers.load().live().count()
+    }
+
+    /// The servers now, by stable id.
+    pub fn servers(&self) -> Arc<ServerTable> {
+        self.servers.load_full()
+    }
+
+    /// Records the file the configuration came from, which `reload` reads again.
+    pub fn set_config_file(&self, path: std::path::PathBuf) {
+        *self.config_file.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+    }
+
+    /// See [`Shared::set_config_file`].
+    pub fn config_file(&self) -> Option<std::path::PathBuf> {
+        self.config_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets what applies `log_level`, `log_output` and `log_format` on a reload.
+    pub fn set_log_hook(&self, hook: Arc<super::reload::LogHook>) {
+        *self.log_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// See [`Shared::set_log_hook`].
+    pub(super) fn log_hook(&self) -> Option<Arc<super::reload::LogHook>> {
+        self.log_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts a reloaded configuration in force (see `reload.rs`, which checked it).
+    pub(super) fn install(&self, config: Config, servers: ServerTable, users: Users) {
+        self.health.resize(servers.ids());
+        self.health
+            .set_retry_after(config.timeouts.server_login_retry);
+        self.users.store(Arc::new(users));
+        self.servers.store(Arc::new(servers));
+        self.config.store(Arc::new(config));
+    }
+
+    /// Replaces the TLS configurations and access rules (a reload checked them already).
+    pub(super) fn install_files(&self, tls: TlsSetup, hba: Option<HbaRules>) {
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
+        *self.hba.write().unwrap_or_else(|p| p.into_inner()) = hba.map(Arc::new);
+    }
+
+    /// Takes the pools out of the list whose database no server serves any more: new
+    /// logins to it are refused, and the clients it has keep their pool until they leave.
+    pub(super) fn forget_pools(&self, gone: impl Fn(&PoolKey) -> bool) {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|key, _| !gone(key));
     }
 
     /// Reads the TLS files again; on success new connections use them (existing ones keep
     /// their own), on an error the previous ones stay.
     pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
-        let setup = TlsSetup::load(&self.config)?;
+        let setup = TlsSetup::load(&self.config())?.with_ids(self.servers().order().to_vec());
         *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(setup);
         Ok(())
     }
@@ -286,7 +388,7 @@ impl Shared {
         super::io::Inbox::acquire(
             &self.arena,
             crate::arena::Priority::Linked,
-            self.config.timeouts.query_wait,
+            self.config().timeouts.query_wait,
         )
         .await
         .ok()
@@ -294,7 +396,7 @@ impl Shared {
 
     /// Reads the `hba_file` again; on an error the previous rules stay.
     pub fn reload_hba(&self) -> Result<(), String> {
-        let rules = self.config.load_hba()?;
+        let rules = self.config().load_hba()?;
         *self.hba.write().unwrap_or_else(|p| p.into_inner()) = rules.map(Arc::new);
         Ok(())
     }
@@ -316,14 +418,7 @@ impl Shared {
         if let Some(entry) = pools.get(key) {
             return Some(Arc::clone(entry));
         }
-        let servers: Vec<(usize, u32)> = self
-            .config
-            .servers
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.serves(&key.database))
-            .map(|(i, s)| (i, s.pool_size))
-            .collect();
+        let servers = self.servers.load().serving(&key.database);
         if servers.is_empty() {
             return None;
         }
@@ -331,7 +426,7 @@ impl Shared {
             pool: Pool::new(key.clone(), servers, Arc::clone(&self.health)),
             greeting: Mutex::new(None),
             statements: Arc::default(),
-            counters: PoolCounters::new(self.config.worker_threads),
+            counters: PoolCounters::new(self.config().worker_threads),
             opening: AtomicU64::new(0),
         });
         pools.insert(key.clone(), Arc::clone(&entry));

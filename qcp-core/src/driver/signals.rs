@@ -1,11 +1,11 @@
-//! SIGINT and SIGTERM start the same graceful shutdown as `qcp-ctrl quit`; SIGHUP reads the
-//! TLS certificates and keys and the `hba_file` again.
+//! SIGINT and SIGTERM start the same graceful shutdown as `qcp-ctrl quit`; SIGHUP reloads
+//! the configuration file (see `reload.rs`).
 
 use std::sync::Arc;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::shared::Shared;
 
@@ -18,16 +18,7 @@ pub fn stop_on_signals(shared: Arc<Shared>) -> std::io::Result<()> {
         .spawn(move || {
             for signal in signals.forever() {
                 if signal == SIGHUP {
-                    match shared.reload_tls() {
-                        Ok(()) => info!("SIGHUP: TLS certificates and keys read again"),
-                        Err(error) => {
-                            warn!(%error, "SIGHUP: kept the previous TLS certificates and keys")
-                        }
-                    }
-                    match shared.reload_hba() {
-                        Ok(()) => info!("SIGHUP: hba_file read again"),
-                        Err(error) => warn!(%error, "SIGHUP: kept the previous hba_file rules"),
-                    }
+                    super::reload::on_sighup(&shared);
                     continue;
                 }
                 if shared.is_shutting_down() {

@@ -94,7 +94,7 @@ pub fn take(shared: &Shared) -> Snapshot {
     }
     servers.sort_by_key(|s| s.id);
 
-    let config = &shared.config;
+    let config = shared.config();
     let arena = shared.arena.stats();
     let errors = shared
         .stats
@@ -114,8 +114,8 @@ pub fn take(shared: &Shared) -> Snapshot {
         pool_mode: pool_mode(config.relay_mode).to_owned(),
         uptime: now.saturating_duration_since(shared.started),
         shutting_down: shared.is_shutting_down(),
-        databases: databases(config, &pool_views),
-        users: users(config, &pool_views),
+        databases: databases(&config, &pool_views),
+        users: users(&config, &pool_views),
         login_clients: shared.stats.logging_in.load(Relaxed),
         memory: memory(client_views.len(), servers.len()),
         arena: ArenaView {
@@ -125,7 +125,7 @@ pub fn take(shared: &Shared) -> Snapshot {
         },
         logins,
         errors,
-        config: config_items(config),
+        config: config_items(&config),
         prepared,
         pools: pool_views,
         clients: client_views,
@@ -326,14 +326,14 @@ fn users(config: &Config, pools: &[PoolView]) -> Vec<UserView> {
         .collect()
 }
 
-/// SHOW CONFIG: the effective settings as `qcp --check` prints them, each with its default;
-/// the TLS files are the ones SIGHUP re-reads.
+/// SHOW CONFIG: the effective settings as `qcp --check` prints them, each with its default
+/// and whether a reload can change it.
 fn config_items(config: &Config) -> Vec<ConfigItem> {
     let defaults: HashMap<String, String> = lines(&Config::default().describe()).collect();
     let mut items: Vec<ConfigItem> = lines(&config.describe())
         .map(|(key, value)| ConfigItem {
             default: defaults.get(&key).cloned().unwrap_or_default(),
-            changeable: key.starts_with("client_tls.") || key.contains("].tls."),
+            changeable: crate::config::reloadable(&key),
             key,
             value,
         })

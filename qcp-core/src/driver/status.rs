@@ -9,7 +9,7 @@ use crate::config::format_size;
 /// Renders the instance's state: address, mode, uptime, clients, pools and arena use.
 pub fn render(shared: &Shared) -> String {
     let mut out = String::new();
-    let config = &shared.config;
+    let config = shared.config();
     let uptime = shared.started.elapsed().as_secs();
     let clients = shared.clients.len();
     let active = shared.stats.active.load(Relaxed);

@@ -52,19 +52,16 @@ pub async fn bring_in_line(
         .collect();
     let mut reported = Vec::new();
     let outcome = timeout(
-        shared.config.timeouts.server_connect,
-        conn.run_internal(&sql, &mut inbox, &shared.limits, |name, value| {
+        shared.config().timeouts.server_connect,
+        conn.run_internal(&sql, &mut inbox, &shared.limits(), |name, value| {
             reported.push((name.to_owned(), value.to_owned()))
         }),
     )
     .await;
     let address = || {
         shared
-            .config
-            .servers
-            .get(conn.io.server)
-            .map_or("?", |s| s.address.as_str())
-            .to_owned()
+            .server(conn.io.server)
+            .map_or_else(|| "?".to_owned(), |s| s.address)
     };
     match outcome {
         Ok(Ok(_)) => {}

@@ -18,6 +18,7 @@
 )]
 
 mod health;
+mod servers;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 
 pub use health::ServerHealth;
+pub use servers::ServerTable;
 
 /// Which pool a client belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -73,9 +75,23 @@ struct Idle<C> {
 struct State<C> {
     /// INVARIANT: most recently returned last (reuse is LIFO, so spare connections age out).
     idle: Vec<Idle<C>>,
-    /// Open connections (idle, lent out, or being opened) per server, indexed like `servers`.
-    open: Vec<u32>,
+    /// The servers that serve this pool's database, and those a reload removed that still
+    /// have connections open.
+    members: Vec<Member>,
     waiters: VecDeque<Waiter<C>>,
+}
+
+/// One server of a pool.
+struct Member {
+    /// The server's id (see [`ServerTable`]).
+    server: usize,
+    /// Its `pool_size`.
+    limit: u32,
+    /// Connections open to it (idle, lent out, or being opened).
+    open: u32,
+    /// A reload removed it from this pool: no connection is opened to it or kept idle, and
+    /// it goes once its last connection closed.
+    retired: bool,
 }
 
 struct Waiter<C> {
@@ -98,10 +114,6 @@ pub const SAME_THREAD_WINDOW: Duration = Duration::from_millis(10);
 /// The pool of one (database, user) pair.
 pub struct Pool<C> {
     key: PoolKey,
-    /// Indexes (into the config's `servers`) of the servers that serve this database.
-    servers: Vec<usize>,
-    /// `pool_size` of each server, indexed like `servers`.
-    limits: Vec<u32>,
     health: Arc<ServerHealth>,
     state: Mutex<State<C>>,
 }
@@ -118,21 +130,70 @@ pub struct PoolStats {
 }
 
 impl<C> Pool<C> {
-    /// A pool over `servers` (config indexes) with their `pool_size` limits.
+    /// A pool over `servers` (server ids) with their `pool_size` limits.
     pub fn new(key: PoolKey, servers: Vec<(usize, u32)>, health: Arc<ServerHealth>) -> Self {
-        let (servers, limits): (Vec<usize>, Vec<u32>) = servers.into_iter().unzip();
-        let open = vec![0; servers.len()];
+        let members = servers
+            .into_iter()
+            .map(|(server, limit)| Member {
+                server,
+                limit,
+                open: 0,
+                retired: false,
+            })
+            .collect();
         Pool {
             key,
-            servers,
-            limits,
             health,
             state: Mutex::new(State {
                 idle: Vec::new(),
-                open,
+                members,
                 waiters: VecDeque::new(),
             }),
         }
+    }
+
+    /// Puts a reloaded list of servers (ids and `pool_size`) in force: servers not in it
+    /// are retired, limits change, and new servers join. Returns the idle connections that
+    /// must go (to a retired server, or above a lowered limit) for the caller to close;
+    /// connections lent out go when they come back ([`Pool::checkin`]). Clients waiting
+    /// are served if a limit grew.
+    pub fn reconfigure(&self, servers: &[(usize, u32)], now: Instant) -> Vec<C> {
+        let mut state = self.lock();
+        for member in &mut state.members {
+            match servers.iter().find(|(id, _)| *id == member.server) {
+                Some(&(_, limit)) => {
+                    member.limit = limit;
+                    member.retired = false;
+                }
+                None => member.retired = true,
+            }
+        }
+        for &(server, limit) in servers {
+            if !state.members.iter().any(|m| m.server == server) {
+                state.members.push(Member {
+                    server,
+                    limit,
+                    open: 0,
+                    retired: false,
+                });
+            }
+        }
+        // Oldest first out: the most recently returned stay.
+        let mut gone = Vec::new();
+        let idle = std::mem::take(&mut state.idle);
+        for entry in idle {
+            let surplus = member_of(&state.members, entry.server)
+                .is_none_or(|m| m.retired || m.open > m.limit);
+            if surplus {
+                Self::forget_locked(&mut state, entry.server);
+                gone.push(entry.conn);
+            } else {
+                state.idle.push(entry);
+            }
+        }
+        state.members.retain(|m| !m.retired || m.open > 0);
+        self.serve_waiters_locked(&mut state, now);
+        gone
     }
 
     /// The pool's (database, user).
@@ -144,7 +205,7 @@ impl<C> Pool<C> {
     pub fn stats(&self) -> PoolStats {
         let state = self.lock();
         PoolStats {
-            open: state.open.iter().sum(),
+            open: state.members.iter().map(|m| m.open).sum(),
             idle: u32::try_from(state.idle.len()).unwrap_or(u32::MAX),
             // A waiter that gave up stays queued until a connection is offered to it; it is
             // not waiting any more.
@@ -233,23 +294,23 @@ impl<C> Pool<C> {
     /// and lets the next waiter open one.
     pub fn closed(&self, server: usize, now: Instant) {
         let mut state = self.lock();
-        if let Some(slot) = self.slot(server) {
-            if let Some(open) = state.open.get_mut(slot) {
-                *open = open.saturating_sub(1);
-            }
-        }
+        Self::forget_locked(&mut state, server);
         self.serve_waiters_locked(&mut state, now);
     }
 
     /// Gives a healthy, idle connection back: to the first waiter, else to the idle list.
-    /// `born` is when it was opened (for `server_lifetime`).
-    pub fn checkin(&self, conn: C, server: usize, born: Instant, now: Instant) {
-        self.checkin_from(conn, server, born, now, None);
+    /// `born` is when it was opened (for `server_lifetime`). A connection a reload made
+    /// surplus (its server removed or changed, or its limit lowered) comes back instead,
+    /// its slot freed, for the caller to close.
+    #[must_use = "a connection handed back must be closed"]
+    pub fn checkin(&self, conn: C, server: usize, born: Instant, now: Instant) -> Option<C> {
+        self.checkin_from(conn, server, born, now, None)
     }
 
     /// [`Pool::checkin`] of a connection that lives on relay thread `home`: a client of
     /// that thread waiting in line gets it first, unless the first in line has waited
     /// [`SAME_THREAD_WINDOW`] already.
+    #[must_use = "a connection handed back must be closed"]
     pub fn checkin_from(
         &self,
         conn: C,
@@ -257,12 +318,19 @@ impl<C> Pool<C> {
         born: Instant,
         now: Instant,
         home: Option<usize>,
-    ) {
+    ) -> Option<C> {
         let mut state = self.lock();
+        let surplus =
+            member_of(&state.members, server).is_none_or(|m| m.retired || m.open > m.limit);
+        if surplus {
+            Self::forget_locked(&mut state, server);
+            self.serve_waiters_locked(&mut state, now);
+            return Some(conn);
+        }
         let mut grant = Grant::Idle { conn, server, born };
         while let Some(waiter) = Self::next_waiter_locked(&mut state, home, now) {
             match waiter.sender.send(grant) {
-                Ok(()) => return,
+                Ok(()) => return None,
                 Err(back) => grant = back,
             }
         }
@@ -274,14 +342,19 @@ impl<C> Pool<C> {
                 born,
             });
         }
+        None
     }
 
     /// Takes back a grant its client no longer wants (it gave up waiting, or was cancelled,
     /// just as the grant arrived): the connection returns to the pool, or the slot is freed.
-    pub fn give_back(&self, grant: Grant<C>, now: Instant) {
+    #[must_use = "a connection handed back must be closed"]
+    pub fn give_back(&self, grant: Grant<C>, now: Instant) -> Option<C> {
         match grant {
             Grant::Idle { conn, server, born } => self.checkin(conn, server, born, now),
-            Grant::Open { server } => self.closed(server, now),
+            Grant::Open { server } => {
+                self.closed(server, now);
+                None
+            }
         }
     }
 
@@ -304,11 +377,7 @@ impl<C> Pool<C> {
             .partition(expires);
         state.idle = kept;
         for entry in gone {
-            if let Some(slot) = self.slot(entry.server) {
-                if let Some(open) = state.open.get_mut(slot) {
-                    *open = open.saturating_sub(1);
-                }
-            }
+            Self::forget_locked(&mut state, entry.server);
             expired.push(entry.conn);
         }
         if !expired.is_empty() {
@@ -322,11 +391,7 @@ impl<C> Pool<C> {
         let mut state = self.lock();
         let idle = std::mem::take(&mut state.idle);
         for entry in &idle {
-            if let Some(slot) = self.slot(entry.server) {
-                if let Some(open) = state.open.get_mut(slot) {
-                    *open = open.saturating_sub(1);
-                }
-            }
+            Self::forget_locked(&mut state, entry.server);
         }
         idle.into_iter().map(|entry| entry.conn).collect()
     }
@@ -362,27 +427,26 @@ impl<C> Pool<C> {
             });
         }
         let slot = self.pick_server_locked(state, now)?;
-        if let Some(open) = state.open.get_mut(slot) {
-            *open = open.saturating_add(1);
-        }
-        self.servers.get(slot).map(|&server| Grant::Open { server })
+        let member = state.members.get_mut(slot)?;
+        member.open = member.open.saturating_add(1);
+        Some(Grant::Open {
+            server: member.server,
+        })
     }
 
     /// The least-loaded server with room, preferring servers not in back-off after a failed
     /// connection; a server in back-off is still tried when no other has room, so a restarted
     /// server is used again at once.
     fn pick_server_locked(&self, state: &State<C>, now: Instant) -> Option<usize> {
-        let candidates = self
-            .servers
+        let candidates = state
+            .members
             .iter()
-            .zip(&self.limits)
-            .zip(&state.open)
             .enumerate()
-            .filter(|(_, ((_, limit), open))| open < limit);
+            .filter(|(_, m)| !m.retired && m.open < m.limit);
         let mut best: Option<(bool, u32, usize)> = None;
-        for (slot, ((&server, _), &open)) in candidates {
-            let backing_off = self.health.backing_off(server, now);
-            let rank = (backing_off, open, slot);
+        for (slot, member) in candidates {
+            let backing_off = self.health.backing_off(member.server, now);
+            let rank = (backing_off, member.open, slot);
             if best.is_none_or(|b| rank < b) {
                 best = Some(rank);
             }
@@ -418,18 +482,16 @@ impl<C> Pool<C> {
                 since: now,
                 born,
             }),
-            Grant::Open { server } => {
-                if let Some(slot) = self.slot(server) {
-                    if let Some(open) = state.open.get_mut(slot) {
-                        *open = open.saturating_sub(1);
-                    }
-                }
-            }
+            Grant::Open { server } => Self::forget_locked(state, server),
         }
     }
 
-    fn slot(&self, server: usize) -> Option<usize> {
-        self.servers.iter().position(|&s| s == server)
+    /// One connection to `server` is no longer open; a retired server goes with its last.
+    fn forget_locked(state: &mut State<C>, server: usize) {
+        if let Some(member) = state.members.iter_mut().find(|m| m.server == server) {
+            member.open = member.open.saturating_sub(1);
+        }
+        state.members.retain(|m| !m.retired || m.open > 0);
     }
 
     fn lock(&self) -> MutexGuard<'_, State<C>> {
@@ -438,6 +500,11 @@ impl<C> Pool<C> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The member for `server`, if it is one of the pool's.
+fn member_of(members: &[Member], server: usize) -> Option<&Member> {
+    members.iter().find(|m| m.server == server)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ fn opens_up_to_pool_size_then_queues() {
             waiting: 1
         }
     );
-    p.checkin("c1", 0, t, t);
+    assert!(p.checkin("c1", 0, t, t).is_none());
     let Some(Ok(Grant::Idle { conn, .. })) = w.now_or_never() else {
         panic!("waiter served")
     };
@@ -53,8 +53,8 @@ fn opens_up_to_pool_size_then_queues() {
 fn reuses_the_most_recent_idle_connection() {
     let p = pool(vec![(0, 5)]);
     let t = now();
-    p.checkin("old", 0, t, t);
-    p.checkin("new", 0, t, t);
+    assert!(p.checkin("old", 0, t, t).is_none());
+    assert!(p.checkin("new", 0, t, t).is_none());
     let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout(t, None) else {
         panic!()
     };
@@ -72,7 +72,7 @@ fn waiters_are_first_come_first_served() {
     let Checkout::Wait(mut b) = p.checkout(t, None) else {
         panic!()
     };
-    p.checkin("x", 0, t, t);
+    assert!(p.checkin("x", 0, t, t).is_none());
     assert!((&mut b).now_or_never().is_none());
     assert!(matches!(
         (&mut a).now_or_never(),
@@ -92,7 +92,7 @@ fn a_waiter_that_gave_up_is_skipped() {
         panic!()
     };
     drop(gone);
-    p.checkin("x", 0, t, t);
+    assert!(p.checkin("x", 0, t, t).is_none());
     assert!(matches!(
         (&mut next).now_or_never(),
         Some(Ok(Grant::Idle { .. }))
@@ -157,13 +157,14 @@ fn a_grant_given_back_is_not_lost() {
     let Checkout::Now(grant) = p.checkout(t, None) else {
         panic!()
     };
-    p.give_back(grant, t);
+    assert!(p.give_back(grant, t).is_none());
     assert_eq!(p.stats().open, 0, "the Open slot is freed");
-    p.checkin("c", 0, t, t); // counted nowhere, but the idle list takes it
+    // Counted nowhere, but the idle list takes it.
+    assert!(p.checkin("c", 0, t, t).is_none());
     let Checkout::Now(idle) = p.checkout(t, None) else {
         panic!()
     };
-    p.give_back(idle, t);
+    assert!(p.give_back(idle, t).is_none());
     assert_eq!(p.stats().idle, 1, "the idle connection is back");
 }
 
@@ -179,8 +180,10 @@ fn reap_closes_idle_and_old_connections() {
         ));
     }
     assert_eq!(p.stats().open, 2);
-    p.checkin("idle-long", 0, t, t);
-    p.checkin("fresh", 0, t, t + Duration::from_secs(599));
+    assert!(p.checkin("idle-long", 0, t, t).is_none());
+    assert!(p
+        .checkin("fresh", 0, t, t + Duration::from_secs(599))
+        .is_none());
     let reaped = p.reap(
         t + Duration::from_secs(600),
         Duration::from_secs(600),
@@ -227,7 +230,7 @@ fn expire_ends_waits_past_their_deadline_and_reports_the_next() {
     assert_eq!(p.stats().waiting, 2);
 
     // The connection goes to the first waiter still there.
-    p.checkin("x", 0, t, t);
+    assert!(p.checkin("x", 0, t, t).is_none());
     assert!(matches!(
         (&mut patient).now_or_never(),
         Some(Ok(Grant::Idle { .. }))
@@ -248,9 +251,9 @@ fn checkout_on_takes_the_preferred_idle_connection_first() {
     for _ in 0..3 {
         let _ = p.checkout(t, None);
     }
-    p.checkin("a", 0, t, t);
-    p.checkin("b", 0, t, t);
-    p.checkin("c", 0, t, t);
+    assert!(p.checkin("a", 0, t, t).is_none());
+    assert!(p.checkin("b", 0, t, t).is_none());
+    assert!(p.checkin("c", 0, t, t).is_none());
     let Checkout::Now(Grant::Idle { conn, .. }) = p.checkout_on(t, None, None, |c| *c == "a")
     else {
         panic!("an idle connection")
@@ -274,7 +277,7 @@ fn a_connection_returned_on_a_thread_goes_to_a_waiter_of_that_thread_first() {
     let Checkout::Wait(mut local) = p.checkout_on(t, None, Some(0), |_| true) else {
         panic!()
     };
-    p.checkin_from("x", 0, t, t, Some(0));
+    assert!(p.checkin_from("x", 0, t, t, Some(0)).is_none());
     assert!(
         matches!((&mut local).now_or_never(), Some(Ok(Grant::Idle { .. }))),
         "the waiter on the connection's thread, though second in line"
@@ -294,7 +297,7 @@ fn the_first_in_line_is_passed_over_only_within_the_window() {
         panic!()
     };
     let later = t + super::SAME_THREAD_WINDOW;
-    p.checkin_from("x", 0, t, later, Some(0));
+    assert!(p.checkin_from("x", 0, t, later, Some(0)).is_none());
     assert!(
         matches!((&mut other).now_or_never(), Some(Ok(Grant::Idle { .. }))),
         "the first in line has waited long enough: it gets it"
@@ -323,6 +326,94 @@ fn the_console_sees_the_oldest_wait_and_the_idle_connections() {
     assert_eq!(p.oldest_wait(later), Some(Duration::from_secs(3)));
     drop(second);
     assert_eq!(p.oldest_wait(later), None);
-    p.checkin("conn", server, t, later);
+    assert!(p.checkin("conn", server, t, later).is_none());
     assert_eq!(p.idle_view(|c| c.len()), vec![4]);
+}
+
+/// Opens `n` connections to whatever server the pool grants, returning their servers.
+fn open_n(p: &Pool<&'static str>, n: usize, t: Instant) -> Vec<usize> {
+    (0..n)
+        .map(|_| match p.checkout(t, None) {
+            Checkout::Now(Grant::Open { server }) => server,
+            other => panic!("expected an open grant, got {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_reload_retires_a_server_its_connections_close_as_they_come_back() {
+    let p = pool(vec![(0, 2)]);
+    let t = now();
+    assert_eq!(open_n(&p, 2, t), [0, 0]);
+    assert!(p.checkin("idle", 0, t, t).is_none());
+    // Server 0 goes, server 1 comes.
+    let closed = p.reconfigure(&[(1, 1)], t);
+    assert_eq!(
+        closed,
+        ["idle"],
+        "the idle connection to the old server closes now"
+    );
+    assert_eq!(p.stats().open, 1, "the one lent out is still counted");
+    // New connections go to the new server only.
+    assert_eq!(open_n(&p, 1, t), [1]);
+    let Checkout::Wait(_waiting) = p.checkout(t, None) else {
+        panic!("the new server is at its limit")
+    };
+    // The lent-out one comes back: handed back to be closed, never to the waiter.
+    assert_eq!(p.checkin("lent", 0, t, t), Some("lent"));
+    assert_eq!(p.stats().open, 1);
+    assert_eq!(p.stats().waiting, 1);
+}
+
+#[test]
+fn a_lowered_pool_size_closes_the_surplus_and_a_raised_one_serves_waiters() {
+    let p = pool(vec![(0, 3)]);
+    let t = now();
+    open_n(&p, 3, t);
+    assert!(p.checkin("a", 0, t, t).is_none());
+    assert!(p.checkin("b", 0, t, t).is_none());
+    // Down to 1 with 3 open: the idle ones close now, oldest first, as long as the count
+    // (the one lent out included) is above the limit.
+    assert_eq!(p.reconfigure(&[(0, 1)], t), ["a", "b"]);
+    assert_eq!(p.stats().open, 1);
+    assert!(p.checkin("c", 0, t, t).is_none(), "within the new limit");
+    let Checkout::Now(Grant::Idle { conn: "c", .. }) = p.checkout(t, None) else {
+        panic!("the kept connection is reused")
+    };
+    // Down to 1 with 2 open, both lent out: the first back is surplus.
+    assert!(p.reconfigure(&[(0, 2)], t).is_empty());
+    assert_eq!(open_n(&p, 1, t), [0]);
+    assert!(
+        p.reconfigure(&[(0, 1)], t).is_empty(),
+        "nothing idle to close"
+    );
+    assert_eq!(p.checkin("d", 0, t, t), Some("d"), "above the new limit");
+    assert!(p.checkin("c", 0, t, t).is_none());
+    let Checkout::Now(Grant::Idle { conn: "c", .. }) = p.checkout(t, None) else {
+        panic!()
+    };
+    let Checkout::Wait(mut waiting) = p.checkout(t, None) else {
+        panic!("at the limit, a client waits")
+    };
+    // Up to 2: the waiter may open one at once.
+    assert!(p.reconfigure(&[(0, 2)], t).is_empty());
+    assert!(matches!(
+        (&mut waiting).now_or_never(),
+        Some(Ok(Grant::Open { server: 0 }))
+    ));
+}
+
+#[test]
+fn a_server_kept_by_a_reload_keeps_its_connections() {
+    let p = pool(vec![(0, 2), (1, 2)]);
+    let t = now();
+    open_n(&p, 2, t);
+    assert!(p.checkin("x", 0, t, t).is_none());
+    assert!(p.checkin("y", 1, t, t).is_none());
+    let closed = p.reconfigure(&[(1, 2)], t);
+    assert_eq!(closed, ["x"]);
+    assert_eq!(p.stats().open, 1);
+    let Checkout::Now(Grant::Idle { conn: "y", .. }) = p.checkout(t, None) else {
+        panic!("the kept server's connection is still pooled")
+    };
 }

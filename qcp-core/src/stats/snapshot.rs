@@ -267,7 +267,7 @@ impl LoginOutcome {
 }
 
 /// One setting, as SHOW CONFIG lists it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigItem {
     /// The setting's name as in the YAML file (nested keys joined with `.`).
     pub key: String,

@@ -98,6 +98,8 @@ pub struct TlsSetup {
     pub clients: Option<ClientSide>,
     /// Towards each of `servers`, by index; `None` for clear text.
     pub servers: Vec<Option<ServerSide>>,
+    /// The server id (see `pool::ServerTable`) of each of `servers`, by index.
+    ids: Vec<usize>,
 }
 
 impl TlsSetup {
@@ -110,7 +112,26 @@ impl TlsSetup {
         for (n, server) in config.servers.iter().enumerate() {
             servers.push(server_side(n, &server.address, &server.tls, &provider)?);
         }
-        Ok(TlsSetup { clients, servers })
+        let ids = (0..servers.len()).collect();
+        Ok(TlsSetup {
+            clients,
+            servers,
+            ids,
+        })
+    }
+
+    /// The same set-up for servers known under `ids` (each entry of the config's `servers`,
+    /// in order), as a reload numbers them.
+    pub fn with_ids(mut self, ids: Vec<usize>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// How to reach the server with id `id`: `Some(None)` in clear text, `None` if this
+    /// set-up does not know the server (a reload removed it).
+    pub fn server(&self, id: usize) -> Option<Option<&ServerSide>> {
+        let index = self.ids.iter().position(|&known| known == id)?;
+        self.servers.get(index).map(Option::as_ref)
     }
 
     /// How clients are answered, with `None` when TLS is off for them.

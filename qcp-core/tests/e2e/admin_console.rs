@@ -182,12 +182,20 @@ async fn who_may_use_the_console() {
         .await
         .expect_err("stats user cannot PAUSE");
     assert_eq!(sqlstate_of(&error).as_deref(), Some("42501"), "{error}");
-    // admin_users may act, once the live-operations commands exist.
+    // admin_users may act: RELOAD reads the (unchanged) file again.
     let admin = console(&qcp, SCRAM_USER, "qcp").await;
-    let error = admin
+    let answer = admin
         .simple_query("RELOAD")
         .await
-        .expect_err("RELOAD is not there yet");
+        .expect("an admin may RELOAD");
+    assert!(
+        matches!(answer.last(), Some(SimpleQueryMessage::CommandComplete(_))),
+        "{answer:?}"
+    );
+    let error = admin
+        .simple_query("SUSPEND")
+        .await
+        .expect_err("SUSPEND is PgBouncer's online restart, not qcp's");
     assert_eq!(sqlstate_of(&error).as_deref(), Some("0A000"), "{error}");
     let error = admin
         .simple_query("SHOW NOTHING")

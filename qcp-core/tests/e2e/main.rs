@@ -19,6 +19,8 @@ mod login;
 mod engine_threads;
 // /metrics scraped during a pgbench run: the Prometheus format, and figures that add up.
 mod metrics;
+// Reload: pool sizes, servers, users, timeouts changed under connected clients; bad files.
+mod reload;
 // Killed and restarted servers, a server that is down, an exhausted arena, graceful shutdown.
 mod resilience;
 // Smoke tests: queries through qcp in Session and Smart mode.

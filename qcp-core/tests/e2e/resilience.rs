@@ -13,20 +13,6 @@ use crate::support::*;
 /// The client's backend pid. A simple query: tokio-postgres closes a prepared statement
 /// with a request that expects an answer, and an error arriving while that answer is awaited
 /// is taken for it, which would hide the unsolicited FATAL these tests look for.
-async fn pid_of(client: &tokio_postgres::Client) -> i32 {
-    let messages = client
-        .simple_query("SELECT pg_backend_pid()")
-        .await
-        .expect("query through qcp");
-    messages
-        .iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(|v| v.parse().unwrap()),
-            _ => None,
-        })
-        .expect("a row")
-}
-
 async fn terminate(admin: &tokio_postgres::Client, pid: i32) {
     let done: bool = admin
         .query_one("SELECT pg_terminate_backend($1)", &[&pid])

@@ -20,14 +20,6 @@ fn first_value(messages: &[SimpleQueryMessage]) -> String {
         .expect("a row")
 }
 
-async fn pid_of(client: &tokio_postgres::Client) -> i32 {
-    client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .expect("query through qcp")
-        .get(0)
-}
-
 async fn show(client: &tokio_postgres::Client, name: &str) -> String {
     first_value(
         &client

@@ -57,7 +57,8 @@ fn decode(bytes: &[u8]) -> Vec<(char, String)> {
 
 fn ask(query: &str, role: Role) -> Vec<(char, String)> {
     let mut out = b"prefix".to_vec();
-    answer(query, role, &sample(), &mut out);
+    let answered = answer(query, role, &sample(), &mut out);
+    assert!(matches!(answered, Answer::Done(_)), "{answered:?}");
     assert_eq!(&out[..6], b"prefix", "answer appends");
     decode(&out[6..])
 }
@@ -122,16 +123,46 @@ fn acting_commands_by_role() {
     assert!(e[0].1.contains("stats_users may only run SHOW"), "{e:?}");
     let e = ask("set a = 1", Role::Stats);
     assert!(e[0].1.starts_with("ERROR 42501 "), "{e:?}");
-    let e = ask("PAUSE app", Role::Admin);
-    assert_eq!(e, [('E', "ERROR 0A000 PAUSE is not supported yet".into())]);
-    let e = ask("kill_client 7", Role::Admin);
+    // An admin's acting command goes to the driver, nothing written.
+    let mut out = Vec::new();
+    let act = answer("PAUSE app", Role::Admin, &sample(), &mut out);
     assert_eq!(
-        e,
-        [('E', "ERROR 0A000 KILL_CLIENT is not supported yet".into())]
+        act,
+        Answer::Act {
+            verb: Verb::Pause,
+            argument: Argument::Database("app".into())
+        }
+    );
+    assert!(out.is_empty());
+    let act = answer("kill_client 7", Role::Admin, &sample(), &mut out);
+    assert_eq!(
+        act,
+        Answer::Act {
+            verb: Verb::KillClient,
+            argument: Argument::Client(7)
+        }
     );
     // A malformed command is a syntax error for anyone.
     let e = ask("DISABLE", Role::Stats);
     assert!(e[0].1.starts_with("ERROR 42601 "), "{e:?}");
+}
+
+#[test]
+fn acted_commands_answer_notices_then_their_name_or_the_error() {
+    let mut out = Vec::new();
+    let code = acted(Verb::Reload, Ok(vec!["timeouts changed".into()]), &mut out);
+    assert_eq!(code, None);
+    assert_eq!(
+        decode(&out),
+        [
+            ('N', "NOTICE 00000 timeouts changed|".into()),
+            ('C', "RELOAD".into())
+        ]
+    );
+    let mut out = b"keep".to_vec();
+    let error = PgError::error(sqlstate::CONFIG_FILE_ERROR, "bad file");
+    assert_eq!(acted(Verb::Reload, Err(error), &mut out), Some("F0000"));
+    assert_eq!(decode(&out[4..]), [('E', "ERROR F0000 bad file".into())]);
 }
 
 #[test]

@@ -180,10 +180,10 @@ impl Client {
             handle,
             inbox,
         } = *login;
-        let smart = shared.config.relay_mode == RelayMode::Smart;
+        let smart = shared.config().relay_mode == RelayMode::Smart;
         let core = Core::new(
             smart,
-            shared.limits,
+            shared.limits(),
             Arc::clone(&entry.statements),
             wanted,
             Some(inbox.into_parts()),
@@ -347,7 +347,7 @@ impl Client {
                 self.checkout(header, cx)
             }
             Event::NeedChunk(peer) => {
-                let limit = cx.shared.config.timeouts.query_wait;
+                let limit = cx.shared.config().timeouts.query_wait;
                 let deadline = (!limit.is_zero()).then(|| Instant::now() + limit);
                 if let Some(deadline) = deadline {
                     cx.timers

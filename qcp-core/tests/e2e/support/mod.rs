@@ -81,6 +81,9 @@ pub fn scratch_dir(tag: &str) -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// The name of an instance's configuration file in its scratch directory.
+pub const CONFIG_FILE: &str = "qcp.yaml";
+
 /// How to set up one qcp instance.
 #[derive(Clone)]
 pub struct Setup {
@@ -150,17 +153,7 @@ impl Setup {
 
     /// Starts qcp in-process.
     pub fn start(&self) -> Qcp {
-        let dir = scratch_dir("qcp");
-        let yaml = self.yaml(dir.path());
-        let config = Config::from_yaml(&yaml, "test config")
-            .unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
-        let instance = qcp_core::start(config).expect("qcp starts");
-        let addr = instance.local_addr().expect("qcp listens on TCP");
-        Qcp {
-            instance: Some(instance),
-            addr,
-            dir,
-        }
+        self.start_edited(|yaml| yaml)
     }
 }
 
@@ -203,6 +196,21 @@ impl Qcp {
     /// Where `/metrics` is served, when `metrics_address` is set.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.instance.as_ref().expect("running").metrics_addr()
+    }
+
+    /// The configuration file qcp was started from.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join(CONFIG_FILE)
+    }
+
+    /// Replaces the configuration file with `yaml` (not applied until a reload).
+    pub fn write_config(&self, yaml: &str) {
+        std::fs::write(self.config_path(), yaml).expect("write the config file");
+    }
+
+    /// Reads the configuration file again, as SIGHUP and `qcp-ctrl reload` do.
+    pub fn reload(&self) -> Result<qcp_core::ReloadReport, String> {
+        self.instance.as_ref().expect("running").reload()
     }
 
     /// Reads the hba_file again, as SIGHUP does.
@@ -340,9 +348,12 @@ impl Setup {
     pub fn start_edited(&self, edit: impl FnOnce(String) -> String) -> Qcp {
         let dir = scratch_dir("qcp");
         let yaml = edit(self.yaml(dir.path()));
-        let config = Config::from_yaml(&yaml, "test config")
-            .unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
+        // From a file, as the qcp program runs: a reload reads it again.
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, &yaml).expect("write the config file");
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
         let instance = qcp_core::start(config).expect("qcp starts");
+        instance.set_config_file(&path);
         let addr = instance.local_addr().expect("qcp listens on TCP");
         Qcp {
             instance: Some(instance),
@@ -526,6 +537,15 @@ pub async fn wait_queued(qcp: &Qcp, n: u64) {
         || async { qcp.status_view().test_pool().2 == n },
     )
     .await;
+}
+
+/// The server process behind `client`'s current server connection.
+pub async fn pid_of(client: &tokio_postgres::Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("query through qcp")
+        .get(0)
 }
 
 /// Waits until no client holds a server connection.

@@ -126,7 +126,7 @@ pub(super) fn give_back(shared: &Arc<Shared>, entry: &Arc<PoolEntry>, conn: Box<
             conn.io
                 .cancel
                 .gate
-                .wait_idle(shared.config.timeouts.cancel_wait)
+                .wait_idle(shared.config().timeouts.cancel_wait)
                 .await;
             checkin(&shared, &entry, conn);
         });
@@ -137,13 +137,17 @@ pub(super) fn give_back(shared: &Arc<Shared>, entry: &Arc<PoolEntry>, conn: Box<
 
 fn checkin(shared: &Shared, entry: &PoolEntry, conn: Box<ServerConn>) {
     let (server, born) = (conn.io.server, conn.io.born);
-    let lifetime = shared.config.timeouts.server_lifetime;
+    let lifetime = shared.config().timeouts.server_lifetime;
     if !lifetime.is_zero() && born.elapsed() >= lifetime {
         entry.pool.closed(server, Instant::now());
         return;
     }
     let home = conn.io.reg.as_ref().map(|reg| reg.home.index);
-    entry
+    if let Some(surplus) = entry
         .pool
-        .checkin_from(conn, server, born, Instant::now(), home);
+        .checkin_from(conn, server, born, Instant::now(), home)
+    {
+        // A reload removed its server or shrank its pool.
+        surplus.close();
+    }
 }

@@ -11,7 +11,7 @@ impl Client {
     pub(super) fn checkout(&mut self, header: Header, cx: &mut Context<'_>) -> Step {
         self.note_wait(cx);
         let now = Instant::now();
-        let limit = cx.shared.config.timeouts.query_wait;
+        let limit = cx.shared.config().timeouts.query_wait;
         let deadline = (!limit.is_zero()).then(|| now + limit);
         // A connection registered with this thread needs no move between threads.
         let here = cx.home.index;
@@ -51,7 +51,9 @@ impl Client {
                 // Leaving the queue: a grant that arrived meanwhile goes back to the pool.
                 waiting.close();
                 if let Ok(Some(grant)) = waiting.try_recv() {
-                    self.entry.pool.give_back(grant, Instant::now());
+                    if let Some(surplus) = self.entry.pool.give_back(grant, Instant::now()) {
+                        surplus.close();
+                    }
                 }
                 self.left_queue(cx);
                 self.note_wait_abandoned();
@@ -213,7 +215,7 @@ impl Client {
         };
         self.state = State::Relaying;
         self.core
-            .link(conn, cx.shared.config.limits.max_prepared_statements);
+            .link(conn, cx.shared.config().limits.max_prepared_statements);
         Step::Continue
     }
 
@@ -234,7 +236,7 @@ impl Client {
             Err(LinkFailure::Unreachable { server, error }) => {
                 self.unreachable = self.unreachable.saturating_add(1);
                 // Another server may serve this database: try it before failing.
-                if usize::from(self.unreachable) < cx.shared.config.servers.len() {
+                if usize::from(self.unreachable) < cx.shared.server_count() {
                     self.state = State::Relaying;
                     self.checkout(header, cx)
                 } else {

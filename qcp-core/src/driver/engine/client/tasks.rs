@@ -32,29 +32,28 @@ impl OpenTask {
     async fn open(&self) -> Result<Box<ServerConn>, LinkFailure> {
         let shared = &self.shared;
         let server = self.server;
-        let Some(config) = shared.config.servers.get(server) else {
-            // The pool only grants servers of the config: this cannot happen.
+        let tls = shared.tls();
+        let (Some(config), Some(tls)) = (shared.server(server), tls.server(server)) else {
+            // A reload removed the server after the pool granted it: another may serve.
             self.entry.pool.closed(server, Instant::now());
-            return Err(LinkFailure::Refused(
-                PgError::fatal(
-                    sqlstate::INTERNAL_ERROR,
-                    format!("qcp's pool named server {server}, which its config does not have"),
-                )
-                .into(),
-            ));
+            return Err(LinkFailure::Unreachable {
+                server: format!("server {server}"),
+                error: ServerError::Connect(std::io::Error::other(
+                    "the server was removed from the configuration by a reload",
+                )),
+            });
         };
         // The login's replies need a buffer only now, not while queued for the grant.
         let Some(mut inbox) = shared.server_inbox().await else {
             self.entry.pool.closed(server, Instant::now());
             return Err(LinkFailure::Refused(link_error_fatal(LinkError::Arena)));
         };
-        let tls = shared.tls();
         let context = LoginContext {
             inbox: &mut inbox,
-            limit: shared.config.timeouts.server_connect,
-            limits: shared.limits,
+            limit: shared.config().timeouts.server_connect,
+            limits: shared.limits(),
             scram_cache: &shared.scram_cache,
-            tls: tls.servers.get(server).and_then(Option::as_ref),
+            tls,
             id: shared.clients.next_id(),
         };
         let database = &self.entry.pool.key().database;
@@ -172,10 +171,10 @@ impl Finish {
                 // Session mode: reset everything the client may have changed.
                 let reset = async {
                     let mut inbox = Inbox::new(shared.arena.acquire(Priority::Linked).await);
-                    conn.run_internal("DISCARD ALL", &mut inbox, &shared.limits, |_, _| {})
+                    conn.run_internal("DISCARD ALL", &mut inbox, &shared.limits(), |_, _| {})
                         .await
                 };
-                match timeout(shared.config.timeouts.server_connect, reset).await {
+                match timeout(shared.config().timeouts.server_connect, reset).await {
                     Ok(Ok(_)) => give_back(&shared, &entry, conn),
                     _ => entry.pool.closed(conn.io.server, Instant::now()),
                 }
