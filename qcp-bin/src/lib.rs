@@ -117,7 +117,13 @@ pub fn control(socket: &Path, command: &str) -> Result<String, String> {
             socket.display()
         )
     })?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    // PAUSE and WAIT_CLOSE answer once the server connections are back or closed, which
+    // takes as long as the clients' transactions: no time limit for those.
+    let waits = ["PAUSE", "WAIT_CLOSE"].iter().any(|verb| {
+        command.len() >= verb.len() && command[..verb.len()].eq_ignore_ascii_case(verb)
+    });
+    let limit = (!waits).then_some(Duration::from_secs(10));
+    let _ = stream.set_read_timeout(limit);
     stream
         .write_all(format!("{command}\n").as_bytes())
         .map_err(|error| format!("cannot send the command to {}: {error}", socket.display()))?;

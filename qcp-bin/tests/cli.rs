@@ -565,6 +565,60 @@ async fn sighup_and_ctrl_reload_apply_the_file_and_qcp_goes_on() {
     db.simple_query("SELECT 1").await.expect("qcp still serves");
 }
 
+/// The console's acting commands from qcp-ctrl: pause, resume, disable, enable, kill-client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_runs_the_console_commands() {
+    let qcp = start_qcp("").await;
+    let socket = qcp.socket.to_str().unwrap().to_owned();
+    let ctrl = |args: &'static [&'static str]| {
+        let socket = socket.clone();
+        async move {
+            let mut all = vec!["--socket", socket.as_str()];
+            all.extend_from_slice(args);
+            run(QCP_CTRL, &all).await
+        }
+    };
+    let out = ctrl(&["pause", "qcp_test"]).await;
+    assert!(
+        out.status.success() && out.stdout.starts_with("ok: PAUSE"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    let out = ctrl(&["resume", "qcp_test"]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    let out = ctrl(&["resume", "qcp_test"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.contains("is not paused"), "{}", out.stderr);
+    let out = ctrl(&["disable", "qcp_test"]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    let refused = tokio_postgres::connect(
+        &qcp.conninfo("qcp_scram", "scram-pass"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .err()
+    .expect("disabled");
+    assert_eq!(
+        refused.code(),
+        Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE),
+        "{refused}"
+    );
+    let out = ctrl(&["enable", "qcp_test"]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    let (db, _connection) = client(&qcp.conninfo("qcp_scram", "scram-pass")).await;
+    db.simple_query("SELECT 1").await.expect("enabled again");
+    let out = ctrl(&["kill-client", "424242"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr.contains("client 424242 not found"),
+        "{}",
+        out.stderr
+    );
+    let out = ctrl(&["shutdown", "--wait-for-clients", "--wait-for-servers"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+}
+
 /// The log file of a real qcp: one span per client (address, user, database); connect,
 /// login and disconnect (with duration and reason) at Info; refused clients and failed server
 /// logins at Warn.

@@ -29,6 +29,15 @@ enum Command {
     Quit(Quit),
     Status(Status),
     Reload(Reload),
+    Pause(Pause),
+    Resume(Resume),
+    Reconnect(Reconnect),
+    WaitClose(WaitClose),
+    Kill(Kill),
+    KillClient(KillClient),
+    Disable(Disable),
+    Enable(Enable),
+    Shutdown(Shutdown),
     Show(Show),
     Passwd(Passwd),
 }
@@ -55,6 +64,96 @@ struct Status {}
 #[derive(FromArgs)]
 #[argh(subcommand, name = "reload")]
 struct Reload {}
+
+/// Hold new requests of DATABASE (every database without one): clients wait (up to
+/// timeouts.query_wait) instead of getting a server connection. Returns once every server
+/// connection of it is back in the pool (Smart: transactions finished; Session: clients left).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "pause")]
+struct Pause {
+    /// the database (default: all)
+    #[argh(positional)]
+    database: Option<String>,
+}
+
+/// Undo pause (or kill): the waiting clients get their server connections.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "resume")]
+struct Resume {
+    /// the database (default: all)
+    #[argh(positional)]
+    database: Option<String>,
+}
+
+/// Replace every server connection of DATABASE: idle ones close now, the others when their
+/// client releases them.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reconnect")]
+struct Reconnect {
+    /// the database (default: all)
+    #[argh(positional)]
+    database: Option<String>,
+}
+
+/// Wait until the server connections that reconnect, kill or a reload replaced are closed.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "wait-close")]
+struct WaitClose {
+    /// the database (default: all)
+    #[argh(positional)]
+    database: Option<String>,
+}
+
+/// Close every client (FATAL 57P01) and server connection of DATABASE at once, and pause
+/// it: new clients wait until resume.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "kill")]
+struct Kill {
+    /// the database (default: all)
+    #[argh(positional)]
+    database: Option<String>,
+}
+
+/// Close one client (FATAL 57P01), by the id that `qcp-ctrl show clients` prints.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "kill-client")]
+struct KillClient {
+    /// the client's id
+    #[argh(positional)]
+    id: u64,
+}
+
+/// Refuse new logins to DATABASE (clients connected stay).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "disable")]
+struct Disable {
+    /// the database
+    #[argh(positional)]
+    database: String,
+}
+
+/// Accept new logins to DATABASE again.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "enable")]
+struct Enable {
+    /// the database
+    #[argh(positional)]
+    database: String,
+}
+
+/// Stop qcp: at once by default; with --wait-for-servers once transactions finished (as
+/// quit, idle clients are told to leave); with --wait-for-clients stop accepting and exit
+/// once every client has left on its own.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "shutdown")]
+struct Shutdown {
+    /// let each client finish and leave on its own
+    #[argh(switch)]
+    wait_for_clients: bool,
+    /// let transactions finish, then close the clients
+    #[argh(switch)]
+    wait_for_servers: bool,
+}
 
 /// Print one of the admin console's tables in human units: pools (clients active and
 /// waiting, server connections by state, the longest wait), clients, servers (one row per
@@ -84,6 +183,14 @@ struct Passwd {
     /// PBKDF2 iterations of the secret (default 4096, PostgreSQL's)
     #[argh(option, default = "4096")]
     iterations: u32,
+}
+
+/// A console command for `database`, quoted as an identifier so that any name passes.
+fn console(verb: &str, database: Option<&str>) -> String {
+    match database {
+        Some(name) => format!("{verb} \"{}\"", name.replace('"', "\"\"")),
+        None => verb.to_owned(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -124,6 +231,25 @@ fn main() -> ExitCode {
         Command::Quit(_) => "quit".to_owned(),
         Command::Status(_) => "status".to_owned(),
         Command::Reload(_) => "reload".to_owned(),
+        Command::Pause(c) => console("PAUSE", c.database.as_deref()),
+        Command::Resume(c) => console("RESUME", c.database.as_deref()),
+        Command::Reconnect(c) => console("RECONNECT", c.database.as_deref()),
+        Command::WaitClose(c) => console("WAIT_CLOSE", c.database.as_deref()),
+        Command::Kill(c) => console("KILL", c.database.as_deref()),
+        Command::KillClient(c) => format!("KILL_CLIENT {}", c.id),
+        Command::Disable(c) => console("DISABLE", Some(&c.database)),
+        Command::Enable(c) => console("ENABLE", Some(&c.database)),
+        Command::Shutdown(c) => {
+            match (c.wait_for_clients, c.wait_for_servers) {
+                (true, true) => {
+                    eprintln!("qcp-ctrl shutdown: choose one of --wait-for-clients and --wait-for-servers");
+                    return ExitCode::from(2);
+                }
+                (true, false) => "SHUTDOWN WAIT_FOR_CLIENTS".to_owned(),
+                (false, true) => "SHUTDOWN WAIT_FOR_SERVERS".to_owned(),
+                (false, false) => "SHUTDOWN".to_owned(),
+            }
+        }
         Command::Show(show) => format!("show {}", show.what),
         Command::Passwd(_) => return ExitCode::FAILURE,
     };

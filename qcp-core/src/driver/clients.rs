@@ -140,6 +140,8 @@ pub struct ClientHandle {
     cancel_requested: AtomicBool,
     /// The client is queued for a server connection (a cancel then answers it).
     waiting: AtomicBool,
+    /// KILL or KILL_CLIENT: the client is to be closed at once.
+    killed: AtomicBool,
     /// Who it is, for the console.
     pub info: ClientInfo,
     /// When it started waiting for a server connection, µs since the instance started.
@@ -151,6 +153,17 @@ pub struct ClientHandle {
 }
 
 impl ClientHandle {
+    /// KILL: the client's task is woken and closes the client with 57P01, whatever it does.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
+
+    /// True once [`ClientHandle::kill`] was called.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+
     /// The backend a cancel should reach now, if the client holds one.
     pub fn target(&self) -> Option<Arc<CancelTarget>> {
         self.lock().clone()
@@ -243,6 +256,7 @@ impl ClientRegistry {
             waker: AtomicWaker::new(),
             cancel_requested: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
             info,
             waiting_since: AtomicU64::new(0),
             request_at: AtomicU64::new(0),

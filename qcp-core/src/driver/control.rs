@@ -1,5 +1,6 @@
 //! The control socket `qcp-ctrl` talks to: one text command per connection (`quit`,
-//! `status`, `reload`, `show ITEM`), one text answer.
+//! `status`, `reload`, `show ITEM`, or one of the console's acting commands such as
+//! `pause app`), one text answer.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -116,9 +117,26 @@ async fn answer(mut stream: UnixStream, shared: &Shared) -> io::Result<()> {
                 Err(error) => format!("error: {}\n", error.message),
             }
         }
-        other => {
-            format!("error: unknown command {other:?}; known commands: quit, status, reload, show ITEM\n")
-        }
+        // The console's acting commands: `pause app`, `kill_client 7`, `shutdown
+        // wait_for_clients`...
+        other => match crate::admin::parse(other) {
+            Ok(crate::admin::Command::Act { verb, argument }) => {
+                match super::actions::perform(shared, verb, argument).await {
+                    Ok(notices) => {
+                        let mut reply = format!("ok: {}\n", verb.name());
+                        for notice in notices {
+                            reply.push_str(&notice);
+                            reply.push('\n');
+                        }
+                        reply
+                    }
+                    Err(error) => format!("error: {}\n", error.message),
+                }
+            }
+            _ => format!(
+                "error: unknown command {other:?}; known commands: quit, status, reload, show ITEM, and the console's PAUSE, RESUME, RECONNECT, WAIT_CLOSE, KILL, KILL_CLIENT, DISABLE, ENABLE, SHUTDOWN\n"
+            ),
+        },
     };
     stream.write_all(reply.as_bytes()).await?;
     stream.flush().await

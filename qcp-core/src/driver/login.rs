@@ -208,6 +208,15 @@ pub async fn start(
         database: database.clone(),
         user: user.clone(),
     };
+    if shared.controls.is_disabled(&database) {
+        // PostgreSQL's words for a database that does not allow connections.
+        return Err(PgError::fatal(
+            sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("database \"{database}\" is not currently accepting connections"),
+        )
+        .with_hint("an administrator disabled it in qcp's console (ENABLE re-opens it)")
+        .into());
+    }
     let Some(pool) = shared.pool(&key) else {
         return Err(PgError::fatal(sqlstate::INVALID_CATALOG_NAME, format!("database \"{database}\" does not exist"))
             .with_hint("no server in qcp's config serves it: add it to a server's databases list, or leave that list empty")

@@ -9,6 +9,7 @@ mod cancel;
 mod clients;
 mod console;
 mod control;
+mod db_controls;
 mod engine;
 mod io;
 mod link;
@@ -358,7 +359,17 @@ async fn supervise(
     info!("shutting down: no longer accepting clients; waiting for clients to finish");
     let grace = shared.config().timeouts.shutdown;
     // A zero grace period closes the remaining clients at once (not "wait forever").
-    let finished = !grace.is_zero() && timeout(grace, tasks_rx.recv()).await.is_ok();
+    let finished = if shared.waits_for_clients() {
+        // SHUTDOWN WAIT_FOR_CLIENTS: each client leaves when it wants (a later SHUTDOWN
+        // forces them out).
+        let forced = std::pin::pin!(shared.forced_requested());
+        matches!(
+            select(std::pin::pin!(tasks_rx.recv()), forced).await,
+            Either::Left(_)
+        )
+    } else {
+        !grace.is_zero() && timeout(grace, tasks_rx.recv()).await.is_ok()
+    };
     if !finished && !shared.clients.is_empty() {
         warn!(
             remaining = shared.clients.len(),

@@ -143,6 +143,10 @@ fn apply(shared: &Shared) -> Result<ReloadReport, String> {
     }
     shared.forget_pools(|key| servers.serving(&key.database).is_empty());
     if !retired.is_empty() {
+        // WAIT_CLOSE waits for these.
+        shared
+            .controls
+            .mark_reset(None, std::time::SystemTime::now());
         info!(
             servers = retired.len(),
             "servers removed or changed: their connections close when released"

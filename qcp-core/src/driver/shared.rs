@@ -222,6 +222,13 @@ pub struct Shared {
     log_hook: Mutex<Option<Arc<super::reload::LogHook>>>,
     /// One reload at a time.
     pub(super) reloading: async_lock::Mutex<()>,
+    /// What PAUSE, DISABLE, RECONNECT and KILL set per database.
+    pub controls: super::db_controls::DbControls,
+    /// SHUTDOWN WAIT_FOR_CLIENTS: a shutdown that lets every client finish on its own.
+    wait_for_clients: AtomicBool,
+    /// Dropped by `force_close`, which wakes every `forced_requested` future.
+    forced_tx: Mutex<Option<async_std::channel::Sender<()>>>,
+    forced_rx: async_std::channel::Receiver<()>,
 }
 
 /// The share of the arena's chunks logins in progress may hold: a quarter (at least one).
@@ -250,6 +257,7 @@ impl Shared {
             .collect();
         let mock_key = rand::random();
         let (shutdown_tx, shutdown_rx) = async_std::channel::bounded(1);
+        let (forced_tx, forced_rx) = async_std::channel::bounded(1);
         Arc::new(Shared {
             arena,
             health,
@@ -281,6 +289,10 @@ impl Shared {
             config_file: Mutex::new(None),
             log_hook: Mutex::new(None),
             reloading: async_lock::Mutex::new(()),
+            controls: Default::default(),
+            wait_for_clients: AtomicBool::new(false),
+            forced_tx: Mutex::new(Some(forced_tx)),
+            forced_rx,
             config: ArcSwap::from_pointee(config),
         })
     }
@@ -429,6 +441,9 @@ impl Shared {
             counters: PoolCounters::new(self.config().worker_threads),
             opening: AtomicU64::new(0),
         });
+        if self.controls.is_paused(&key.database) {
+            entry.pool.pause();
+        }
         pools.insert(key.clone(), Arc::clone(&entry));
         Some(entry)
     }
@@ -464,12 +479,33 @@ impl Shared {
             .shutting_down
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
+            // The listener is dropped as this wakes `supervise`.
             self.shutdown_tx
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take();
             self.clients.wake_all();
         }
+    }
+
+    /// SHUTDOWN WAIT_FOR_CLIENTS: stops accepting clients, and lets those connected work on
+    /// until each leaves of its own accord (no grace period, nobody told to go).
+    pub fn begin_shutdown_waiting_for_clients(&self) {
+        self.wait_for_clients
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.begin_shutdown();
+    }
+
+    /// True during a shutdown that waits for clients to leave on their own.
+    pub fn waits_for_clients(&self) -> bool {
+        self.wait_for_clients
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// True once clients are to leave at their next idle point: a shutdown has begun, and
+    /// not one that waits for them.
+    pub fn is_draining(&self) -> bool {
+        self.is_shutting_down() && !self.waits_for_clients()
     }
 
     /// Completes once a shutdown has begun.
@@ -483,7 +519,19 @@ impl Shared {
     /// Ends the grace period: every client is closed now, busy or not.
     pub fn force_close(&self) {
         self.forced.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.forced_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         self.clients.wake_all();
+    }
+
+    /// Completes once [`Shared::force_close`] was called.
+    pub fn forced_requested(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let receiver = self.forced_rx.clone();
+        async move {
+            let _ = receiver.recv().await;
+        }
     }
 
     /// True once the grace period is over.

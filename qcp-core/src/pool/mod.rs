@@ -79,6 +79,10 @@ struct State<C> {
     /// have connections open.
     members: Vec<Member>,
     waiters: VecDeque<Waiter<C>>,
+    /// PAUSE: clients queue for connections and none is handed out until RESUME.
+    paused: bool,
+    /// RECONNECT: connections opened at or before this instant are closed as they come back.
+    reconnect_at: Option<Instant>,
 }
 
 /// One server of a pool.
@@ -148,6 +152,8 @@ impl<C> Pool<C> {
                 idle: Vec::new(),
                 members,
                 waiters: VecDeque::new(),
+                paused: false,
+                reconnect_at: None,
             }),
         }
     }
@@ -260,7 +266,7 @@ impl<C> Pool<C> {
         prefer: impl Fn(&C) -> bool,
     ) -> Checkout<C> {
         let mut state = self.lock();
-        if state.waiters.is_empty() {
+        if state.waiters.is_empty() && !state.paused {
             if let Some(index) = state.idle.iter().rposition(|idle| prefer(&idle.conn)) {
                 // Moved to the end, where the grant takes it; the others keep their order.
                 let preferred = state.idle.remove(index);
@@ -320,15 +326,19 @@ impl<C> Pool<C> {
         home: Option<usize>,
     ) -> Option<C> {
         let mut state = self.lock();
-        let surplus =
-            member_of(&state.members, server).is_none_or(|m| m.retired || m.open > m.limit);
+        let surplus = member_of(&state.members, server)
+            .is_none_or(|m| m.retired || m.open > m.limit)
+            || state.reconnect_at.is_some_and(|at| born <= at);
         if surplus {
             Self::forget_locked(&mut state, server);
             self.serve_waiters_locked(&mut state, now);
             return Some(conn);
         }
         let mut grant = Grant::Idle { conn, server, born };
-        while let Some(waiter) = Self::next_waiter_locked(&mut state, home, now) {
+        while !state.paused {
+            let Some(waiter) = Self::next_waiter_locked(&mut state, home, now) else {
+                break;
+            };
             match waiter.sender.send(grant) {
                 Ok(()) => return None,
                 Err(back) => grant = back,
@@ -384,6 +394,46 @@ impl<C> Pool<C> {
             self.serve_waiters_locked(&mut state, now);
         }
         expired
+    }
+
+    /// PAUSE: from now on no connection is handed out; clients queue (up to their deadline)
+    /// until [`Pool::resume`]. Returns false if the pool was paused already.
+    pub fn pause(&self) -> bool {
+        !std::mem::replace(&mut self.lock().paused, true)
+    }
+
+    /// RESUME: hands connections out again, to the clients queued first. Returns false if the
+    /// pool was not paused.
+    pub fn resume(&self, now: Instant) -> bool {
+        let mut state = self.lock();
+        let was = std::mem::replace(&mut state.paused, false);
+        self.serve_waiters_locked(&mut state, now);
+        was
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
+    /// Connections lent out to clients or being opened (what PAUSE waits for).
+    pub fn in_use(&self) -> u32 {
+        let state = self.lock();
+        let open: u32 = state.members.iter().map(|m| m.open).sum();
+        open.saturating_sub(u32::try_from(state.idle.len()).unwrap_or(u32::MAX))
+    }
+
+    /// RECONNECT: every connection open now is replaced: the idle ones are returned for the
+    /// caller to close, the others are handed back by [`Pool::checkin`] when released.
+    pub fn reconnect(&self, now: Instant) -> Vec<C> {
+        let mut state = self.lock();
+        state.reconnect_at = Some(now);
+        let idle = std::mem::take(&mut state.idle);
+        for entry in &idle {
+            Self::forget_locked(&mut state, entry.server);
+        }
+        self.serve_waiters_locked(&mut state, now);
+        idle.into_iter().map(|entry| entry.conn).collect()
     }
 
     /// Takes every idle connection out (for shutdown); their slots are freed.
@@ -455,7 +505,7 @@ impl<C> Pool<C> {
     }
 
     fn serve_waiters_locked(&self, state: &mut State<C>, now: Instant) {
-        while !state.waiters.is_empty() {
+        while !state.waiters.is_empty() && !state.paused {
             let Some(grant) = self.grant_locked(state, now) else {
                 return;
             };

@@ -417,3 +417,51 @@ fn a_server_kept_by_a_reload_keeps_its_connections() {
         panic!("the kept server's connection is still pooled")
     };
 }
+
+#[test]
+fn a_paused_pool_hands_nothing_out_until_resumed() {
+    let p = pool(vec![(0, 2)]);
+    let t = now();
+    open_n(&p, 2, t);
+    assert!(p.checkin("idle", 0, t, t).is_none());
+    assert!(p.pause());
+    assert!(!p.pause(), "paused already");
+    assert_eq!(p.in_use(), 1);
+    // Neither the idle connection nor a new one is handed out: the client queues.
+    let Checkout::Wait(mut first) = p.checkout(t, None) else {
+        panic!("a paused pool queues")
+    };
+    // The lent one comes back: it stays idle, the queue waits.
+    assert!(p.checkin("lent", 0, t, t).is_none());
+    assert!((&mut first).now_or_never().is_none());
+    assert_eq!(p.in_use(), 0, "what PAUSE waits for");
+    assert_eq!(p.stats().idle, 2);
+    assert!(p.resume(t));
+    assert!(matches!(
+        (&mut first).now_or_never(),
+        Some(Ok(Grant::Idle { conn: "lent", .. }))
+    ));
+    assert!(!p.resume(t), "not paused any more");
+}
+
+#[test]
+fn reconnect_replaces_every_connection_open_now() {
+    let p = pool(vec![(0, 2)]);
+    let t = now();
+    open_n(&p, 2, t);
+    assert!(p.checkin("idle", 0, t, t).is_none());
+    let later = t + Duration::from_millis(5);
+    assert_eq!(p.reconnect(later), ["idle"]);
+    assert_eq!(
+        p.checkin("lent", 0, t, later),
+        Some("lent"),
+        "opened before"
+    );
+    assert_eq!(p.stats().open, 0);
+    let after = later + Duration::from_millis(5);
+    assert_eq!(open_n(&p, 1, after), [0]);
+    assert!(
+        p.checkin("new", 0, after, after).is_none(),
+        "opened after: kept"
+    );
+}

@@ -4,7 +4,6 @@
 //! Also `qcp-ctrl show` over the control socket.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use tokio_postgres::SimpleQueryMessage;
@@ -334,16 +333,7 @@ async fn qcp_ctrl_show_prints_the_tables_in_human_units() {
     let qcp = setup().start();
     let client = qcp.client().await;
     client.simple_query("SELECT 1").await.expect("select");
-    let ask = |command: &str| {
-        let mut stream =
-            std::os::unix::net::UnixStream::connect(qcp.control_socket()).expect("control socket");
-        stream
-            .write_all(format!("{command}\n").as_bytes())
-            .expect("send");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("answer");
-        answer
-    };
+    let ask = |command: &str| qcp.control(command);
     let pools = ask("show pools");
     assert!(
         pools

@@ -19,6 +19,9 @@ mod login;
 mod engine_threads;
 // /metrics scraped during a pgbench run: the Prometheus format, and figures that add up.
 mod metrics;
+// The console's acting commands: PAUSE/RESUME (a switchover under pgbench), KILL, KILL_CLIENT,
+// DISABLE/ENABLE, RECONNECT/WAIT_CLOSE, also through the control socket.
+mod operations;
 // Reload: pool sizes, servers, users, timeouts changed under connected clients; bad files.
 mod reload;
 // Killed and restarted servers, a server that is down, an exhausted arena, graceful shutdown.

@@ -85,12 +85,12 @@ pub fn reported(report: &str, label: &str) -> u64 {
 }
 
 /// A database of the test's own, dropped (with whatever is still connected) at the end.
-struct BenchDatabase {
+pub struct BenchDatabase {
     name: String,
 }
 
 impl BenchDatabase {
-    async fn create(name: &str) -> BenchDatabase {
+    pub async fn create(name: &str) -> BenchDatabase {
         let admin = admin().await;
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -104,7 +104,7 @@ impl BenchDatabase {
     }
 
     /// A superuser connection to it, straight to PostgreSQL.
-    async fn admin(&self) -> tokio_postgres::Client {
+    pub async fn admin(&self) -> tokio_postgres::Client {
         let conninfo = superuser_conninfo(&pg_addr()).replace(
             &format!("dbname={DATABASE}"),
             &format!("dbname={}", self.name),
@@ -112,7 +112,7 @@ impl BenchDatabase {
         connect(&conninfo).await.expect("superuser connects")
     }
 
-    async fn drop_it(self) {
+    pub async fn drop_it(self) {
         admin()
             .await
             .batch_execute(&format!(

@@ -325,7 +325,10 @@ impl Client {
         if cx.shared.is_forced() {
             return refuse(shutting_down());
         }
-        if cx.shared.is_shutting_down() && !self.shutting_down && self.core.is_idle() {
+        if self.handle.is_killed() {
+            return refuse(killed());
+        }
+        if cx.shared.is_draining() && !self.shutting_down && self.core.is_idle() {
             self.shutting_down = true;
             return refuse(shutting_down());
         }
@@ -340,7 +343,7 @@ impl Client {
     fn on_event(&mut self, event: Event, cx: &mut Context<'_>) -> Step {
         match event {
             Event::NeedServer(header) => {
-                if cx.shared.is_shutting_down() {
+                if cx.shared.is_draining() {
                     return refuse(shutting_down());
                 }
                 self.unreachable = 0;
@@ -511,8 +514,13 @@ impl Client {
                 Step::Continue
             }
             Poll::Pending => {
-                if deadline.is_some_and(|d| Instant::now() >= d) || cx.shared.is_forced() {
+                let killed = self.handle.is_killed();
+                if deadline.is_some_and(|d| Instant::now() >= d) || cx.shared.is_forced() || killed
+                {
                     self.state = State::Relaying;
+                    if killed {
+                        return refuse(self::killed());
+                    }
                     if cx.shared.is_forced() {
                         return refuse(shutting_down());
                     }
@@ -531,6 +539,15 @@ fn refuse(error: PgError) -> Step {
         refusal: Refusal::Error(error),
         flush: Vec::new(),
     })
+}
+
+/// What KILL and KILL_CLIENT tell a client, in PostgreSQL's words for a terminated backend.
+fn killed() -> PgError {
+    PgError::fatal(
+        sqlstate::ADMIN_SHUTDOWN,
+        "terminating connection due to administrator command",
+    )
+    .with_hint("an administrator closed this connection in qcp's console; reconnect")
 }
 
 fn shutting_down() -> PgError {

@@ -81,6 +81,18 @@ pub fn scratch_dir(tag: &str) -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// Sends one command to the control socket at `socket` and returns the answer.
+pub fn control_at(socket: &Path, command: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("control socket");
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer
+}
+
 /// The name of an instance's configuration file in its scratch directory.
 pub const CONFIG_FILE: &str = "qcp.yaml";
 
@@ -206,6 +218,12 @@ impl Qcp {
     /// Replaces the configuration file with `yaml` (not applied until a reload).
     pub fn write_config(&self, yaml: &str) {
         std::fs::write(self.config_path(), yaml).expect("write the config file");
+    }
+
+    /// Sends one command over the control socket (as qcp-ctrl does) and returns the answer.
+    /// Blocking: run it with `spawn_blocking` when it waits (PAUSE, WAIT_CLOSE).
+    pub fn control(&self, command: &str) -> String {
+        control_at(&self.control_socket(), command)
     }
 
     /// Reads the configuration file again, as SIGHUP and `qcp-ctrl reload` do.

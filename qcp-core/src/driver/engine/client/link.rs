@@ -61,10 +61,14 @@ impl Client {
                 self.core.cancelled_while_waiting(header);
                 return Step::Continue;
             }
-            Poll::Pending if cx.shared.is_forced() => {
+            Poll::Pending if cx.shared.is_forced() || self.handle.is_killed() => {
                 self.left_queue(cx);
                 self.state = State::Relaying;
-                return refuse(shutting_down());
+                return refuse(if self.handle.is_killed() {
+                    killed()
+                } else {
+                    shutting_down()
+                });
             }
             Poll::Pending => None,
         };
