@@ -47,7 +47,8 @@ pub enum DecodeError {
         limit: u32,
     },
     /// A startup-phase packet declares a length above
-    /// [`Limits::startup`](crate::Limits::startup) (PostgreSQL caps it at 10 000 bytes).
+    /// [`Limits::startup`](crate::Limits::startup) (PostgreSQL's cap is 10 004 bytes, the
+    /// length field included).
     StartupTooLarge {
         /// Declared length (counts itself).
         len: u32,

@@ -11,15 +11,16 @@
 /// use qcp_codec::Limits;
 ///
 /// let limits = Limits::default();
-/// assert_eq!(limits.startup, 10_000);
+/// assert_eq!(limits.startup, 10_004);
 /// assert_eq!(limits.message, 0x3FFF_FFFF);
 /// let tight = Limits { message: 64 * 1024, ..Limits::default() };
-/// assert_eq!(tight.startup, 10_000);
+/// assert_eq!(tight.startup, 10_004);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Largest accepted untagged startup-phase packet, length field included.
-    /// Default 10 000, PostgreSQL's `MAX_STARTUP_PACKET_LENGTH`.
+    /// Default 10 004: PostgreSQL's `MAX_STARTUP_PACKET_LENGTH` (10 000) caps what follows
+    /// the length field, so the whole packet may be 4 bytes longer.
     pub startup: u32,
     /// Largest accepted tagged message length (the wire length: body plus the 4 length bytes,
     /// tag not counted). Default `0x3FFF_FFFF` (1 GiB - 1), PostgreSQL's `MaxAllocSize - 1`.
@@ -27,8 +28,9 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// PostgreSQL's cap on a startup packet (`MAX_STARTUP_PACKET_LENGTH`).
-    pub const POSTGRES_STARTUP: u32 = 10_000;
+    /// PostgreSQL's cap on a startup packet, length field included: its
+    /// `MAX_STARTUP_PACKET_LENGTH` (10 000) counts only the bytes after the length.
+    pub const POSTGRES_STARTUP: u32 = 10_004;
     /// PostgreSQL's cap on a single message (`MaxAllocSize - 1`, 1 GiB - 1).
     pub const POSTGRES_MESSAGE: u32 = 0x3FFF_FFFF;
     /// The default limits as a constant: PostgreSQL's own caps.

@@ -134,8 +134,8 @@ impl<'a> StartupPacket<'a> {
     /// assert_eq!(StartupPacket::decode(b"\0\0\0", &limits)?, None);
     /// assert_eq!(StartupPacket::decode(b"\0\0\0\x08\x04\xd2", &limits)?, None);
     /// assert_eq!(
-    ///     StartupPacket::decode(b"\0\0\x27\x11", &limits),
-    ///     Err(DecodeError::StartupTooLarge { len: 10_001, limit: 10_000 })
+    ///     StartupPacket::decode(b"\0\0\x27\x15", &limits),
+    ///     Err(DecodeError::StartupTooLarge { len: 10_005, limit: 10_004 })
     /// );
     /// # Ok::<(), DecodeError>(())
     /// ```
@@ -143,6 +143,31 @@ impl<'a> StartupPacket<'a> {
         buf: &'a [u8],
         limits: &Limits,
     ) -> Result<Option<(StartupPacket<'a>, usize)>, DecodeError> {
+        let Some((body, used)) = Self::frame(buf, limits)? else {
+            return Ok(None);
+        };
+        Ok(Some((Self::decode_body(body)?, used)))
+    }
+
+    /// Finds the untagged packet at the start of `buf` by its length alone: its body (the
+    /// code and what follows) and the number of bytes it uses, or `Ok(None)` until it is
+    /// whole. The length checks are [`StartupPacket::decode`]'s; the body is not looked at,
+    /// for a caller with rules of its own about it (PostgreSQL ignores whatever follows the
+    /// code of an SSLRequest, for one).
+    ///
+    /// ```
+    /// use qcp_codec::{DecodeError, Limits, StartupPacket};
+    ///
+    /// let limits = Limits::default();
+    /// let (body, used) = StartupPacket::frame(b"\0\0\0\x0c\x04\xd2\x16\x2fjunkmore", &limits)?.unwrap();
+    /// assert_eq!((body, used), (&b"\x04\xd2\x16\x2fjunk"[..], 12));
+    /// assert!(matches!(
+    ///     StartupPacket::frame(b"\0\0\0\x07", &limits),
+    ///     Err(DecodeError::InvalidLength { len: 7, .. })
+    /// ));
+    /// # Ok::<(), DecodeError>(())
+    /// ```
+    pub fn frame(buf: &'a [u8], limits: &Limits) -> Result<Option<(&'a [u8], usize)>, DecodeError> {
         let mut r = Reader::new(buf);
         let Ok(len) = r.i32("startup length") else {
             return Ok(None);
@@ -170,8 +195,7 @@ impl<'a> StartupPacket<'a> {
         let Ok(body) = r.bytes(body_len, "startup body") else {
             return Ok(None);
         };
-        let packet = Self::decode_body(body)?;
-        Ok(Some((packet, body_len.saturating_add(4))))
+        Ok(Some((body, body_len.saturating_add(4))))
     }
 
     /// Decodes a packet body: everything after the `Int32` length (code included).

@@ -53,6 +53,8 @@ pub mod sqlstate {
     /// object_not_in_prerequisite_state (a console command that does not fit the state,
     /// such as RESUME of a database that is not paused)
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
+    /// invalid_parameter_value
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
 }
 
 /// How bad an error is for the connection.
@@ -82,6 +84,8 @@ pub struct PgError {
     pub code: &'static str,
     /// The primary message, PostgreSQL style: lower case, no final period.
     pub message: String,
+    /// More about what happened, in sentences.
+    pub detail: Option<String>,
     /// What the user or operator can do about it.
     pub hint: Option<String>,
 }
@@ -93,6 +97,7 @@ impl PgError {
             severity: Severity::Fatal,
             code,
             message: message.into(),
+            detail: None,
             hint: None,
         }
     }
@@ -103,8 +108,15 @@ impl PgError {
             severity: Severity::Error,
             code,
             message: message.into(),
+            detail: None,
             hint: None,
         }
+    }
+
+    /// Adds a detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// Adds a hint.
@@ -122,6 +134,10 @@ impl PgError {
             (b'C', self.code.as_bytes()),
             (b'M', self.message.as_bytes()),
         ];
+        // PostgreSQL's order: the detail before the hint.
+        if let Some(detail) = &self.detail {
+            fields.push((b'D', detail.as_bytes()));
+        }
         if let Some(hint) = &self.hint {
             fields.push((b'H', hint.as_bytes()));
         }
@@ -143,6 +159,26 @@ impl PgError {
         self.encode(&mut out);
         out
     }
+
+    /// The error in protocol 2's layout: `E`, then `SEVERITY:  message`, a newline and a NUL,
+    /// with no length. PostgreSQL still answers a start-up packet asking for protocol 1 or 2
+    /// this way, so that such a client can read why it is refused (see docs/protocol.md,
+    /// "Refusing a start-up packet").
+    pub fn to_protocol_2_bytes(&self) -> Vec<u8> {
+        let severity = match self.severity {
+            Severity::Error => "ERROR",
+            Severity::Fatal => "FATAL",
+        };
+        // The text is NUL-terminated: an interior NUL would end it early.
+        let message = self.message.replace('\0', " ");
+        let mut out = Vec::with_capacity(message.len() + severity.len() + 5);
+        out.push(b'E');
+        out.extend_from_slice(severity.as_bytes());
+        out.extend_from_slice(b":  ");
+        out.extend_from_slice(message.as_bytes());
+        out.extend_from_slice(b"\n\0");
+        out
+    }
 }
 
 impl fmt::Display for PgError {
@@ -161,6 +197,30 @@ impl fmt::Display for PgError {
 
 impl std::error::Error for PgError {}
 
+/// A server's ErrorResponse (`message`, whole) with its severity made FATAL: for a server's
+/// refusal of a client's start-up setting, which PostgreSQL itself would have refused with a
+/// FATAL, ending the connection. Bytes that are not an ErrorResponse are returned as they are.
+pub fn as_fatal(message: &[u8]) -> Vec<u8> {
+    let limits = qcp_codec::Limits::default();
+    let Ok(Some((qcp_codec::BackendMessage::ErrorResponse(error), _))) =
+        qcp_codec::BackendMessage::decode(message, &limits)
+    else {
+        return message.to_vec();
+    };
+    let fields: Vec<(u8, &[u8])> = error
+        .fields()
+        .map(|field| match field.code {
+            b'S' | b'V' => (field.code, &b"FATAL"[..]),
+            code => (code, field.value),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(message.len());
+    match encode::error_response(&mut out, &fields) {
+        Ok(()) => out,
+        Err(_) => message.to_vec(),
+    }
+}
+
 /// Why a client's connection ends, and what it is told.
 #[derive(Debug)]
 pub enum Refusal {
@@ -168,6 +228,12 @@ pub enum Refusal {
     Error(PgError),
     /// An ErrorResponse exactly as a server sent it (e.g. its own login failure).
     Server(Vec<u8>),
+    /// An error for a client that asked for protocol 1 or 2, sent in that protocol's layout
+    /// ([`PgError::to_protocol_2_bytes`]).
+    Protocol2(PgError),
+    /// The client broke the start-up protocol in a way PostgreSQL answers by closing the
+    /// connection without a word (it only logs why): the reason, for qcp's log.
+    Hangup(&'static str),
     /// The client went away: there is nobody to tell.
     Silent,
 }
@@ -184,7 +250,8 @@ impl Refusal {
         match self {
             Refusal::Error(error) => Some(error.to_bytes()),
             Refusal::Server(bytes) => Some(bytes.clone()),
-            Refusal::Silent => None,
+            Refusal::Protocol2(error) => Some(error.to_protocol_2_bytes()),
+            Refusal::Hangup(_) | Refusal::Silent => None,
         }
     }
 }
@@ -193,7 +260,7 @@ impl Refusal {
     /// The SQLSTATE the client is told (`None` when it is told nothing).
     pub fn sqlstate(&self) -> Option<String> {
         match self {
-            Refusal::Error(error) => Some(error.code.to_owned()),
+            Refusal::Error(error) | Refusal::Protocol2(error) => Some(error.code.to_owned()),
             Refusal::Server(bytes) => {
                 let limits = qcp_codec::Limits::default();
                 match qcp_codec::BackendMessage::decode(bytes, &limits) {
@@ -203,7 +270,7 @@ impl Refusal {
                     _ => None,
                 }
             }
-            Refusal::Silent => None,
+            Refusal::Hangup(_) | Refusal::Silent => None,
         }
     }
 }
@@ -211,7 +278,7 @@ impl Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::Error(error) => error.fmt(f),
+            Refusal::Error(error) | Refusal::Protocol2(error) => error.fmt(f),
             Refusal::Server(bytes) => {
                 let text = qcp_codec::BackendMessage::decode(bytes, &qcp_codec::Limits::default())
                     .ok()
@@ -225,6 +292,7 @@ impl fmt::Display for Refusal {
                     .unwrap_or_else(|| "server error".into());
                 write!(f, "server refused: {text}")
             }
+            Refusal::Hangup(reason) => write!(f, "{reason} (closed without a reply)"),
             Refusal::Silent => f.write_str("client went away"),
         }
     }

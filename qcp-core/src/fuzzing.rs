@@ -34,7 +34,7 @@ fn secret() -> &'static ScramSecret {
 }
 
 fn limits() -> Limits {
-    Limits::new(10_000, 1 << 20)
+    Limits::new(Limits::POSTGRES_STARTUP, 1 << 20)
 }
 
 /// Splits `data` at the first `0xff` byte (which no SCRAM message contains).
@@ -96,21 +96,22 @@ pub fn fuzz_client_login(data: &[u8]) {
     let Some((&variant, mut input)) = data.split_first() else {
         return;
     };
-    let offer = TlsOffer {
+    let mut offer = TlsOffer {
         available: variant & 1 != 0,
         required: variant & 2 != 0,
         encrypted: variant & 4 != 0,
+        ..TlsOffer::default()
     };
     let limits = limits();
     let mut out = Vec::new();
     let mut startup = None;
     for _ in 0..MAX_STEPS {
-        match read_opening(input, &limits, offer, &mut out) {
+        match read_opening(input, &limits, &mut offer, &mut out) {
             Ok(Some((opening, used))) => {
                 assert!(used <= input.len());
                 input = &input[used..];
                 match opening {
-                    Opening::Encryption | Opening::StartTls => continue,
+                    Opening::Encryption { .. } | Opening::StartTls { .. } => continue,
                     Opening::DirectTls | Opening::Cancel { .. } => return,
                     Opening::Startup(packet) => {
                         startup = Some(packet);

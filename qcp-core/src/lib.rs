@@ -29,4 +29,6 @@ pub mod tls;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use driver::{start, Instance, LocalAddr, LogHook, ReloadReport, StartError};
+pub use driver::{
+    start, start_with, Instance, LocalAddr, LogHook, ReloadReport, StartError, StartOptions,
+};

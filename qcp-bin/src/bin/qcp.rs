@@ -55,7 +55,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let instance = match qcp_core::start(config) {
+    // A reload (SIGHUP, qcp-ctrl reload, RELOAD) reads the same file again, and changes
+    // the logging settings through the subscriber installed above.
+    let options = qcp_core::StartOptions {
+        config_file: Some(args.config.clone()),
+        log_hook: Some(std::sync::Arc::new(move |config: &Config| {
+            logging.apply(config)
+        })),
+        handle_signals: true,
+    };
+    let instance = match qcp_core::start_with(config, options) {
         Ok(instance) => instance,
         Err(error) => {
             tracing::error!(%error, "qcp could not start");
@@ -63,16 +72,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // A reload (SIGHUP, qcp-ctrl reload, RELOAD) reads the same file again, and changes
-    // the logging settings through the subscriber installed above.
-    instance.set_config_file(&args.config);
-    instance.set_log_hook(std::sync::Arc::new(move |config: &Config| {
-        logging.apply(config)
-    }));
-    if let Err(error) = instance.stop_on_signals() {
-        eprintln!("qcp: cannot watch for stop signals: {error}");
-        return ExitCode::FAILURE;
-    }
     // Under systemd (Type=notify), qcp is ready once it listens; elsewhere NOTIFY_SOCKET is
     // unset and this does nothing.
     if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {

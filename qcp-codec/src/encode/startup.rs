@@ -11,7 +11,7 @@ use crate::startup::{
 ///
 /// Fails with [`EncodeError::InvalidValue`] if the version's major is not 3 or a name is empty
 /// (an empty name would end the list early), [`EncodeError::InteriorNul`] if a name or value
-/// holds a NUL. The size cap a server applies (10 000 bytes) is not checked here.
+/// holds a NUL. The size cap a server applies (10 000 bytes after the length) is not checked here.
 ///
 /// ```
 /// use qcp_codec::{encode, ProtocolVersion};

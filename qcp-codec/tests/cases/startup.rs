@@ -30,8 +30,8 @@ case!(startup startup_length_below_four: b"\0\0\0\x03".to_vec()
     => Err(DecodeError::InvalidLength { tag: None, len: 3 }));
 case!(startup startup_length_negative: b"\xff\xff\xff\xf0".to_vec()
     => Err(DecodeError::InvalidLength { tag: None, len: -16 }));
-case!(startup startup_over_10000: b"\0\0\x27\x11".to_vec()
-    => Err(DecodeError::StartupTooLarge { len: 10_001, limit: 10_000 }));
+case!(startup startup_over_10004: b"\0\0\x27\x15".to_vec()
+    => Err(DecodeError::StartupTooLarge { len: 10_005, limit: 10_004 }));
 case!(startup startup_partial_length: b"\0\0\0".to_vec() => None);
 case!(startup startup_partial_body: pkt(b"\0\x03\0\0user\0u\0\0")[..12].to_vec() => None);
 case!(startup startup_missing_final_nul: pkt(b"\0\x03\0\0user\0u\0")
@@ -67,11 +67,25 @@ case!(startup cancel_truncated_pid: pkt(b"\x04\xd2\x16\x2e\0\0")
 
 #[test]
 fn startup_at_cap_and_custom_cap() {
-    // A 10 000-byte packet is fine, 10 001 is not; a caller may lower the cap.
-    let filler = vec![b'x'; 10_000 - 4 - 4 - 8];
+    // A 10 004-byte packet is fine (PostgreSQL caps the 10 000 bytes after the length), 10 005
+    // is not; a caller may lower the cap.
+    let filler = vec![b'x'; 10_004 - 4 - 4 - 7];
     let body = cat(&[b"\0\x03\0\0", b"user\0", &filler, b"\0\0"]);
     let wire = pkt(&body);
-    assert_eq!(wire.len(), 10_000 - 1);
+    assert_eq!(wire.len(), 10_004);
+    assert!(StartupPacket::decode(&wire, &Limits::default())
+        .unwrap()
+        .is_some());
+    let mut over = wire.clone();
+    over.push(0);
+    over[..4].copy_from_slice(&10_005u32.to_be_bytes());
+    assert_eq!(
+        StartupPacket::decode(&over, &Limits::default()),
+        Err(DecodeError::StartupTooLarge {
+            len: 10_005,
+            limit: 10_004
+        })
+    );
     assert!(StartupPacket::decode(&wire, &Limits::default())
         .unwrap()
         .is_some());
@@ -82,7 +96,7 @@ fn startup_at_cap_and_custom_cap() {
     assert_eq!(
         StartupPacket::decode(&wire, &tight),
         Err(DecodeError::StartupTooLarge {
-            len: 9_999,
+            len: 10_004,
             limit: 100
         })
     );

@@ -13,7 +13,8 @@ use super::Endpoint;
 /// `client_tls.mode`: what qcp does with clients that ask (or do not ask) for TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientTlsMode {
-    /// Every SSLRequest is answered `N`; a direct TLS handshake is refused.
+    /// Every SSLRequest is answered `N`; a direct TLS handshake is closed without a reply (as
+    /// PostgreSQL without TLS closes it).
     #[default]
     Disable,
     /// TLS for clients that ask for it, clear text for the others.

@@ -206,10 +206,7 @@ async fn fetch(
 
 /// The connection, its query answered, goes back to the pool.
 fn return_conn(pool: &super::shared::PoolEntry, conn: Box<ServerConn>) {
-    let (server, born) = (conn.io.server, conn.io.born);
-    if let Some(surplus) = pool.pool.checkin(conn, server, born, Instant::now()) {
-        surplus.close();
-    }
+    pool.checkin(conn);
 }
 
 /// A server connection that broke during the query: its pool slot is freed.

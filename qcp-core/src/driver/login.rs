@@ -2,7 +2,6 @@
 //! greeting, which qcp answers itself from the pool's cached server parameters.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tracing::{debug, info};
 
@@ -12,6 +11,7 @@ use super::io::{Inbox, Peer, ReadError, Stream};
 use super::link::{self, LinkError};
 use super::server::Credentials;
 use super::shared::{PoolEntry, Shared, UserEntry};
+use super::spelling::in_server_spelling;
 use crate::admin::{self, Role};
 use crate::auth::hba::{Connection, Method as HbaMethod, Transport};
 use crate::auth::login::from_client::{
@@ -75,24 +75,32 @@ pub async fn start(
     let mut offer = TlsOffer {
         available: client_tls.is_some(),
         required: tls.client_mode() == ClientTlsMode::Require,
-        encrypted: false,
+        ..TlsOffer::default()
     };
     let startup = loop {
-        let Some((opening, used)) = read_opening(inbox.unread(), &limits, offer, &mut out)? else {
+        let Some((opening, used)) = read_opening(inbox.unread(), &limits, &mut offer, &mut out)?
+        else {
             inbox.fill(stream).await.map_err(read_error)?;
             continue;
         };
         inbox.consume(used);
         match opening {
-            ClientOpening::Encryption => {
+            ClientOpening::Encryption { injected } => {
                 stream.write_all(&out).await.map_err(|_| closed())?;
                 out.clear();
+                // As PostgreSQL: the answer first, then the refusal of what came behind it.
+                if let Some(error) = injected {
+                    return Err(error.into());
+                }
             }
-            ClientOpening::StartTls | ClientOpening::DirectTls => {
+            ClientOpening::StartTls { .. } | ClientOpening::DirectTls => {
                 let Some(side) = client_tls else {
                     return Err(closed());
                 };
-                let direct = matches!(opening, ClientOpening::DirectTls);
+                let (direct, injected) = match opening {
+                    ClientOpening::StartTls { injected } => (false, injected),
+                    _ => (true, None),
+                };
                 if !direct {
                     stream.write_all(&out).await.map_err(|_| closed())?;
                     out.clear();
@@ -105,6 +113,11 @@ pub async fn start(
                 if let Err(error) = handshake {
                     info!(%error, "client TLS handshake failed");
                     return Err(closed());
+                }
+                // Clear text sent behind the SSLRequest is refused inside TLS, as PostgreSQL
+                // refuses it after its handshake.
+                if let Some(error) = injected {
+                    return Err(error.into());
                 }
                 // As PostgreSQL: a direct TLS client must say it speaks PostgreSQL (ALPN), so
                 // that TLS meant for another service is not taken for a login.
@@ -224,8 +237,18 @@ pub async fn start(
     };
 
     let greeting_params = greeting_params(shared, &pool, &database, &credentials).await?;
+    // The client is greeted, and compared with server connections, in the server's spelling.
+    let settings = in_server_spelling(
+        shared,
+        &pool,
+        &greeting_params,
+        &startup.settings,
+        &database,
+        &credentials,
+    )
+    .await?;
     let mut wanted = ClientParams::new(Arc::clone(&greeting_params));
-    for (name, value) in &startup.settings {
+    for (name, value) in &settings {
         wanted.set(name, value);
     }
 
@@ -469,10 +492,7 @@ async fn greeting_params(
         params = params.len(),
         "learnt server parameters for greetings"
     );
-    let (server, born) = (conn.io.server, conn.io.born);
-    if let Some(surplus) = pool.pool.checkin(conn, server, born, Instant::now()) {
-        surplus.close();
-    }
+    pool.checkin(conn);
     Ok(params)
 }
 

@@ -20,6 +20,7 @@ mod server;
 mod shared;
 mod signals;
 mod snapshot;
+mod spelling;
 mod status;
 mod sync;
 mod wait_timer;
@@ -62,6 +63,8 @@ pub enum StartError {
     Tls(crate::tls::TlsError),
     /// `hba_file` could not be read or parsed.
     Hba(String),
+    /// The signal handlers could not be installed.
+    Signals(std::io::Error),
     /// `metrics_address` could not be bound.
     Metrics {
         address: SocketAddr,
@@ -102,6 +105,7 @@ impl std::fmt::Display for StartError {
             ),
             StartError::Tls(error) => write!(f, "cannot set up TLS: {error}"),
             StartError::Hba(error) => write!(f, "cannot read the access rules (hba_file): {error}"),
+            StartError::Signals(error) => write!(f, "cannot watch for stop signals: {error}"),
             StartError::Metrics { address, error } => write!(
                 f,
                 "cannot serve metrics on {address} (metrics_address): {error}; choose a free address or leave the setting out"
@@ -202,9 +206,27 @@ impl Instance {
     }
 }
 
+/// What the `qcp` program adds to an instance before it serves anyone (in-process uses, such
+/// as tests, leave these out).
+#[derive(Default)]
+pub struct StartOptions {
+    /// The file the configuration came from, which a reload reads again.
+    pub config_file: Option<std::path::PathBuf>,
+    /// What puts reloaded logging settings in force.
+    pub log_hook: Option<Arc<LogHook>>,
+    /// Whether SIGINT, SIGTERM and SIGHUP are this instance's (see `stop_on_signals`).
+    pub handle_signals: bool,
+}
+
 /// Allocates the arena, binds the listening address and the control socket, and starts
 /// serving. Returns once qcp accepts clients.
 pub fn start(config: Config) -> Result<Instance, StartError> {
+    start_with(config, StartOptions::default())
+}
+
+/// [`start`] with `options` in place before the first client or control command is
+/// served (so a SIGHUP or a reload can never find them missing).
+pub fn start_with(config: Config, options: StartOptions) -> Result<Instance, StartError> {
     set_worker_threads(config.worker_threads);
     let tls = crate::tls::TlsSetup::load(&config).map_err(StartError::Tls)?;
     let hba = config.load_hba().map_err(StartError::Hba)?;
@@ -247,6 +269,15 @@ pub fn start(config: Config) -> Result<Instance, StartError> {
             None => None,
         };
         let shared = Shared::new(config, tls, hba, local_addr);
+        if let Some(path) = options.config_file {
+            shared.set_config_file(path);
+        }
+        if let Some(hook) = options.log_hook {
+            shared.set_log_hook(hook);
+        }
+        if options.handle_signals {
+            stop_on_signals(Arc::clone(&shared)).map_err(StartError::Signals)?;
+        }
         let metrics = match metrics {
             Some(listener) => Some(serve_metrics(&shared, listener)?),
             None => None,
@@ -421,8 +452,7 @@ async fn serve_client(
         // trickles it, or stops half way, costs only a small buffer within a shared budget
         // (boxed: an established client's task keeps no room for it).
         let login_timeout = shared.config().timeouts.client_login;
-        let heard = std::sync::atomic::AtomicBool::new(false);
-        let read = Box::pin(read_first_packet(&socket, shared.limits().startup, &shared.pre_login, &heard));
+        let read = Box::pin(read_first_packet(&socket, shared.limits().startup, &shared.pre_login));
         let first = match timeout(login_timeout, read).await {
             Ok(Ok(FirstPacket::Ready(first))) => first,
             Ok(Ok(FirstPacket::OverBudget)) => {
@@ -434,17 +464,15 @@ async fn serve_client(
                 let _ = write_all(&socket, &error.to_bytes()).await;
                 return;
             }
-            // Stopped in the middle of its first packet: told why, as after any other part
-            // of a login that takes too long.
-            Err(_) if heard.load(std::sync::atomic::Ordering::Relaxed) => {
+            // Stopped in the middle of its first packet for timeouts.client_login: closed
+            // without a word, as PostgreSQL closes at its authentication_timeout.
+            Err(_) => {
                 shared.stats.login_ended(LoginOutcome::Protocol);
-                let error = login_too_slow();
-                shared.stats.error_sent(error.code);
-                let _ = write_all(&socket, &error.to_bytes()).await;
+                info!("client did not send its start-up packet within timeouts.client_login");
                 return;
             }
-            // Gone, or silent for timeouts.client_login: nobody to tell (PostgreSQL closes too).
-            Ok(Ok(FirstPacket::Closed)) | Ok(Err(_)) | Err(_) => return,
+            // Gone: nobody to tell.
+            Ok(Ok(FirstPacket::Closed)) | Ok(Err(_)) => return,
         };
         // A login holds a chunk until it ends: at most a quarter of the arena goes to logins,
         // so a crowd of clients that never finish logging in cannot starve established ones.
@@ -513,6 +541,11 @@ async fn serve_client(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "client left during login"
             ),
+            // PostgreSQL only logs these (port scanners, clients that give up at once).
+            Err(Refusal::Hangup(reason)) => {
+                Shared::count(&shared.stats.refused);
+                info!(reason, "closed a client's connection without a reply");
+            }
             Err(refusal) => {
                 Shared::count(&shared.stats.refused);
                 warn!(elapsed_ms = started.elapsed().as_millis() as u64, reason = %refusal, "refused client");

@@ -18,6 +18,7 @@ use crate::config::{Config, UserConfig};
 use crate::errors::{sqlstate, Refusal};
 use crate::pool::{Pool, PoolKey, ServerHealth, ServerTable};
 use crate::relay::params::Params;
+use crate::relay::spellings::Spellings;
 use crate::relay::statements::Registry;
 use crate::stats::{Averages, LoginOutcome, PoolCounters};
 use crate::tls::TlsSetup;
@@ -31,6 +32,8 @@ pub struct PoolEntry {
     /// ParameterStatus values of the pool's servers, learnt from the first connection, so
     /// later logins are answered without a server round trip.
     pub greeting: Mutex<Option<Arc<Params>>>,
+    /// How the pool's servers spell the values clients asked for (`utf8` is `UTF8`).
+    pub spellings: Mutex<Spellings>,
     /// Named prepared statements the pool's clients use (Smart mode).
     pub statements: Arc<Registry>,
     /// What the pool's clients and connections did (sharded by engine thread).
@@ -40,6 +43,15 @@ pub struct PoolEntry {
 }
 
 impl PoolEntry {
+    /// Gives an idle, healthy connection back to the pool (closing it instead if a reload
+    /// or RECONNECT made it surplus).
+    pub fn checkin(&self, conn: Box<ServerConn>) {
+        let (server, born) = (conn.io.server, conn.io.born);
+        if let Some(surplus) = self.pool.checkin(conn, server, born, Instant::now()) {
+            surplus.close();
+        }
+    }
+
     /// Counts a server connection as being opened until the guard is dropped.
     pub fn opening(&self) -> OpeningGuard<'_> {
         self.opening.fetch_add(1, Relaxed);
@@ -311,7 +323,10 @@ impl Shared {
 
     /// Message size limits for the codec, from `limits.max_message_size`.
     pub fn limits(&self) -> Limits {
-        Limits::new(10_000, self.config().limits.max_message_size)
+        Limits::new(
+            Limits::POSTGRES_STARTUP,
+            self.config().limits.max_message_size,
+        )
     }
 
     /// The configured users now (a snapshot: a login keeps the one it started with).
@@ -437,6 +452,7 @@ impl Shared {
         let entry = Arc::new(PoolEntry {
             pool: Pool::new(key.clone(), servers, Arc::clone(&self.health)),
             greeting: Mutex::new(None),
+            spellings: Mutex::default(),
             statements: Arc::default(),
             counters: PoolCounters::new(self.config().worker_threads),
             opening: AtomicU64::new(0),

@@ -73,15 +73,27 @@ pub async fn bring_in_line(
             ))
         }
     }
-    if smart {
+    // A reported parameter that was set and not reported back kept its value: the server
+    // reports a value only when it changed (PostgreSQL 14 and later), so the value asked for
+    // is, in the server's spelling, the one the connection had (`utf8` on a `UTF8`
+    // connection). It is not recorded as asked: that spelling would differ from the next
+    // client's and cost a SET at every checkout (see docs/protocol.md, "Parameter spellings").
+    let mut kept = Vec::new();
+    for (name, value) in &applied {
+        if reported.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if wanted.reports(name) {
+            if let Some(current) = conn.params.get(name) {
+                kept.push((name.clone(), current.to_owned()));
+            }
+            continue;
+        }
         // Settings the server does not report (statement_timeout, search_path...) stay on
         // the connection when it goes back to the pool: remember them, so the next client
         // that lacks them gets them reset. (Session mode runs DISCARD ALL before reuse,
         // which resets them all.)
-        for (name, value) in &applied {
-            if reported.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                continue;
-            }
+        if smart {
             match value {
                 Some(value) => {
                     conn.params.set(name, value);
@@ -95,7 +107,7 @@ pub async fn bring_in_line(
     // The server's canonical spelling of each value becomes the client's, and the client
     // hears about any that differ from what it was told.
     let mut statuses = Vec::new();
-    for (name, value) in &reported {
+    for (name, value) in reported.iter().chain(&kept) {
         if wanted.set(name, value) {
             let _ = encode::parameter_status(&mut statuses, name, value);
         }

@@ -20,5 +20,6 @@ pub mod framer;
 pub mod params;
 pub mod prepared;
 pub mod session;
+pub mod spellings;
 pub mod statements;
 pub mod tracker;

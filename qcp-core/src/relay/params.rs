@@ -16,6 +16,11 @@ const READ_ONLY: &[&str] = &[
     "in_hot_standby",
 ];
 
+/// True for a reported parameter that cannot be SET (see [`READ_ONLY`]).
+pub fn is_read_only(name: &str) -> bool {
+    READ_ONLY.iter().any(|ro| ro.eq_ignore_ascii_case(name))
+}
+
 /// A small ordered map of parameter name to value; names compare case-insensitively, as
 /// PostgreSQL's do.
 #[derive(Clone, Debug, Default)]
@@ -117,19 +122,18 @@ pub trait ParamSource {
         &'a self,
         current: &'a Params,
     ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.entries().filter(move |(name, value)| {
-            !READ_ONLY.iter().any(|ro| ro.eq_ignore_ascii_case(name))
-                && current.get(name) != Some(*value)
-        })
+        self.entries()
+            .filter(move |(name, value)| !is_read_only(name) && current.get(name) != Some(*value))
     }
 
     /// The names `current` holds and `self` lacks, leaving out read-only parameters: settings
     /// another client had applied to a server connection with `current` values, which must
     /// be reset to the server's default for it to match `self`.
     fn extras<'a>(&'a self, current: &'a Params) -> impl Iterator<Item = &'a str> + 'a {
-        current.iter().map(|(name, _)| name).filter(move |name| {
-            !READ_ONLY.iter().any(|ro| ro.eq_ignore_ascii_case(name)) && self.get(name).is_none()
-        })
+        current
+            .iter()
+            .map(|(name, _)| name)
+            .filter(move |name| !is_read_only(name) && self.get(name).is_none())
     }
 
     /// One SQL statement that sets every difference (see [`ParamSource::differences`]) and resets
@@ -189,6 +193,12 @@ impl ClientParams {
             base,
             own: Params::new(),
         }
+    }
+
+    /// True if the server reports `name` (it is in the greeting): its value reaches the
+    /// client in the server's spelling, with every change.
+    pub fn reports(&self, name: &str) -> bool {
+        self.base.get(name).is_some()
     }
 
     /// Sets `name` to `value`; returns true if that changed what the client expects.

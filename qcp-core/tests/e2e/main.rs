@@ -19,6 +19,8 @@ mod login;
 mod engine_threads;
 // /metrics scraped during a pgbench run: the Prometheus format, and figures that add up.
 mod metrics;
+// Start-up values and SET client_encoding in the server's spelling, both modes, no SET per turn.
+mod params_spelling;
 // The console's acting commands: PAUSE/RESUME (a switchover under pgbench), KILL, KILL_CLIENT,
 // DISABLE/ENABLE, RECONNECT/WAIT_CLOSE, also through the control socket.
 mod operations;
@@ -48,6 +50,8 @@ mod smart_prepared;
 mod smart_prepared_differential;
 // The start-up phase at the byte level: encryption requests, versions, limits, cancel requests.
 mod startup;
+// Malformed and odd start-up packets, answered by qcp exactly as by PostgreSQL itself.
+mod startup_differential;
 // TLS: libpq and rustls clients to qcp (sslmode, client certificates, direct TLS), qcp to
 // PostgreSQL (verify-full, verify-ca, disable).
 mod tls;

@@ -633,6 +633,11 @@ async fn half_sent_start_up_packets_hold_no_memory_and_block_nobody() {
     setup.arena = "arena:\n  chunk_size: 16KB\n  chunks_count: 32\n".into();
     let qcp = setup.start();
     let established = qcp.client().await;
+    // Its login's chunk goes back once its relay thread has taken it over.
+    wait_until("the established client holds no chunk", WAIT, || async {
+        qcp.status_view().arena_in_use == 0
+    })
+    .await;
     let crowd = half_started_logins(&qcp, 40).await;
     wait_until("the crowd is logging in", WAIT, || async {
         qcp.snapshot().login_clients == 40

@@ -1,9 +1,9 @@
-//! A client logging in to qcp, sans-IO: its first packet, its authentication, and the
-//! greeting qcp answers with. The driver reads, writes, finds the pool and registers the
-//! client; every protocol decision is here.
+//! A client logging in to qcp, sans-IO: its first packet (in [`super::opening`]), its
+//! authentication, and the greeting qcp answers with. The driver reads, writes, finds the
+//! pool and registers the client; every protocol decision is here.
 
 use qcp_codec::auth::{PasswordMessage, SaslInitialResponse, SaslResponse};
-use qcp_codec::{encode, Limits, ProtocolVersion, StartupPacket, Tag, TransactionStatus};
+use qcp_codec::{encode, Tag, TransactionStatus};
 
 use crate::auth::{
     md5_verify, Binding, ScramError, ScramSecret, ScramServer, Secret, SCRAM_SHA_256,
@@ -11,216 +11,10 @@ use crate::auth::{
 };
 use crate::config::AuthMethod;
 use crate::errors::{sqlstate, PgError, Refusal};
-use crate::relay::params::parse_options;
 
-/// What qcp can offer a client about encryption (from `client_tls`), and where it stands.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TlsOffer {
-    /// TLS can be started: `client_tls` has a certificate and is not disabled.
-    pub available: bool,
-    /// Clear-text start-up packets are refused (`client_tls.mode: require`).
-    pub required: bool,
-    /// The connection is already encrypted.
-    pub encrypted: bool,
-}
-
-/// The first byte of a TLS handshake record: a client that starts TLS at once (PostgreSQL
-/// 17's `sslnegotiation=direct`) sends it where a start-up packet's length would begin, and
-/// no valid length starts with it (start-up packets are far shorter than 0x16000000 bytes).
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
-
-/// What a client's first packet asked for.
-#[derive(Debug)]
-pub enum Opening {
-    /// An SSLRequest answered `S` in `out`: the TLS handshake follows.
-    StartTls,
-    /// The client began a TLS handshake without asking (direct TLS); nothing was consumed.
-    DirectTls,
-    /// An SSLRequest or GSSENCRequest, answered `N` in `out`: the client goes on in clear.
-    Encryption,
-    /// A CancelRequest.
-    Cancel {
-        /// The process id qcp issued.
-        pid: i32,
-        /// The cancel secret qcp issued.
-        secret: Vec<u8>,
-    },
-    /// A start-up packet.
-    Startup(Box<OwnedStartup>),
-}
-
-/// Decodes the client's first packet from `input`. `Ok(None)`: more bytes are needed;
-/// `Ok(Some((opening, used)))`: `used` bytes were consumed.
-pub fn read_opening(
-    input: &[u8],
-    limits: &Limits,
-    tls: TlsOffer,
-    out: &mut Vec<u8>,
-) -> Result<Option<(Opening, usize)>, PgError> {
-    if input.first() == Some(&TLS_HANDSHAKE_RECORD) && !tls.encrypted {
-        if tls.available {
-            return Ok(Some((Opening::DirectTls, 0)));
-        }
-        return Err(protocol_violation(
-            "the client started a TLS handshake, and qcp has no TLS for clients",
-        )
-        .with_hint("set client_tls in qcp's config, or connect without sslnegotiation=direct"));
-    }
-    let (packet, used) = match StartupPacket::decode(input, limits) {
-        Ok(Some(decoded)) => decoded,
-        Ok(None) => return Ok(None),
-        Err(error) => {
-            return Err(protocol_violation(format!(
-                "invalid start-up packet: {error}"
-            )))
-        }
-    };
-    let opening = match packet {
-        StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
-            // Anything sent before our answer could be read as if it came over the encrypted
-            // channel (CVE-2021-23214 class): refuse it.
-            if input.len() > used {
-                return Err(protocol_violation(
-                    "received unencrypted data after an encryption request",
-                ));
-            }
-            let tls_now =
-                matches!(packet, StartupPacket::SslRequest) && tls.available && !tls.encrypted;
-            if tls_now {
-                out.push(b'S');
-                Opening::StartTls
-            } else {
-                out.push(b'N');
-                Opening::Encryption
-            }
-        }
-        StartupPacket::Cancel(cancel) => Opening::Cancel {
-            pid: cancel.pid(),
-            secret: cancel.secret().to_vec(),
-        },
-        StartupPacket::Startup(_) if tls.required && !tls.encrypted => {
-            return Err(PgError::fatal(
-                sqlstate::INVALID_AUTHORIZATION,
-                "qcp accepts only encrypted connections (client_tls.mode is require)",
-            )
-            .with_hint("connect with sslmode=require (or verify-ca, verify-full)"));
-        }
-        StartupPacket::Startup(startup) => {
-            Opening::Startup(Box::new(OwnedStartup::from(&startup)?))
-        }
-    };
-    Ok(Some((opening, used)))
-}
-
-/// The start-up packet's contents, owned.
-#[derive(Debug)]
-pub struct OwnedStartup {
-    /// The protocol version asked for.
-    pub version: ProtocolVersion,
-    /// The role name.
-    pub user: String,
-    /// The database (the user's name when none was given).
-    pub database: String,
-    /// Settings to apply on server connections (from parameters and `options`).
-    pub settings: Vec<(String, String)>,
-    /// `_pq_.` protocol options, none of which qcp supports.
-    pub protocol_options: Vec<String>,
-}
-
-impl OwnedStartup {
-    fn from(startup: &qcp_codec::Startup<'_>) -> Result<Self, PgError> {
-        let version = startup.version();
-        if version.major != 3 {
-            return Err(PgError::fatal(
-                sqlstate::FEATURE_NOT_SUPPORTED,
-                format!(
-                    "unsupported frontend protocol {}.{}: qcp supports 3.0 to 3.2",
-                    version.major, version.minor
-                ),
-            ));
-        }
-        let mut user = None;
-        let mut database = None;
-        let mut settings = Vec::new();
-        let mut protocol_options = Vec::new();
-        for (name, value) in startup.params() {
-            let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value))
-            else {
-                return Err(protocol_violation(
-                    "start-up parameters must be valid UTF-8",
-                ));
-            };
-            match name {
-                "user" => user = Some(value.to_owned()),
-                "database" => database = Some(value.to_owned()),
-                "replication" => {
-                    if !matches!(
-                        value.to_ascii_lowercase().as_str(),
-                        "false" | "off" | "no" | "0"
-                    ) {
-                        return Err(PgError::fatal(
-                            sqlstate::FEATURE_NOT_SUPPORTED,
-                            "qcp does not relay replication connections",
-                        )
-                        .with_hint("connect replication clients to the server directly"));
-                    }
-                }
-                "options" => {
-                    let parsed = parse_options(value).map_err(|switch| {
-                        PgError::fatal(
-                            sqlstate::FEATURE_NOT_SUPPORTED,
-                            format!("qcp cannot apply the start-up option {switch:?}"),
-                        )
-                        .with_hint("use -c name=value or --name=value in options")
-                    })?;
-                    settings.extend(parsed);
-                }
-                name if name.starts_with("_pq_.") => protocol_options.push(name.to_owned()),
-                name => settings.push((name.to_owned(), value.to_owned())),
-            }
-        }
-        let Some(user) = user.filter(|u| !u.is_empty()) else {
-            return Err(PgError::fatal(
-                sqlstate::INVALID_AUTHORIZATION,
-                "no PostgreSQL user name specified in startup packet",
-            ));
-        };
-        let database = database
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| user.clone());
-        Ok(OwnedStartup {
-            version,
-            user,
-            database,
-            settings,
-            protocol_options,
-        })
-    }
-
-    /// Answers a minor version qcp does not speak, or `_pq_.` options, with
-    /// NegotiateProtocolVersion: qcp speaks 3.0 and 3.2 (3.1 was never used by a release).
-    pub fn negotiate_version(&self, out: &mut Vec<u8>) {
-        let minor = self.version.minor;
-        let supported = match minor {
-            0 | 2 => minor,
-            1 => 0,
-            _ => 2,
-        };
-        if supported != minor || !self.protocol_options.is_empty() {
-            let options: Vec<&[u8]> = self.protocol_options.iter().map(|o| o.as_bytes()).collect();
-            let _ = encode::negotiate_protocol_version(out, u32::from(supported), &options);
-        }
-    }
-
-    /// The length of the cancel secret to issue: 32 bytes in protocol 3.2, 4 in 3.0.
-    pub fn secret_len(&self) -> usize {
-        if self.version.minor >= 2 {
-            32
-        } else {
-            4
-        }
-    }
-}
+pub use super::opening::{
+    parse_bool, protocol_violation, read_opening, Opening, OwnedStartup, TlsOffer,
+};
 
 /// What qcp knows of a configured user.
 #[derive(Clone, Copy, Debug)]
@@ -448,11 +242,6 @@ fn scram_protocol_error(error: ScramError) -> PgError {
         }
         other => protocol_violation(format!("malformed SCRAM message: {other}")),
     }
-}
-
-/// A FATAL protocol_violation.
-pub fn protocol_violation(message: impl Into<String>) -> PgError {
-    PgError::fatal(sqlstate::PROTOCOL_VIOLATION, message)
 }
 
 #[cfg(test)]

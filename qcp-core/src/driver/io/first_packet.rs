@@ -85,13 +85,10 @@ impl PreLoginBudget {
 
 /// Reads the first packet of `socket`, at most `max_len` bytes long (longer is left for
 /// the login to refuse), its bytes counted against `budget` while they are held here.
-/// `heard` is set once the first byte arrived (so a caller that gives up waiting knows
-/// whether the client said anything).
 pub async fn read_first_packet<'a>(
     socket: &Socket,
     max_len: u32,
     budget: &'a PreLoginBudget,
-    heard: &std::sync::atomic::AtomicBool,
 ) -> std::io::Result<FirstPacket<'a>> {
     let mut held = Held {
         bytes: Vec::new(),
@@ -108,7 +105,6 @@ pub async fn read_first_packet<'a>(
         if n == 0 {
             return Ok(FirstPacket::Closed);
         }
-        heard.store(true, std::sync::atomic::Ordering::Relaxed);
         got += n;
         if head[0] == TLS_HANDSHAKE {
             held.bytes.extend_from_slice(&head[..got]);

@@ -83,7 +83,7 @@ impl Harness {
     pub fn with_arena(smart: bool, backends: u32, arena: Arc<Arena>) -> Self {
         let session = Session::new(
             smart,
-            Limits::new(10_000, 1 << 30),
+            Limits::new(Limits::POSTGRES_STARTUP, 1 << 30),
             Arc::new(Registry::default()),
             ClientParams::new(Arc::new(Params::new())),
             None,

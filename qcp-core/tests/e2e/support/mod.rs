@@ -6,7 +6,7 @@
 //! disturb the shared one.
 //!
 //! The byte-level PostgreSQL client the tests use where tokio-postgres will not do is in
-//! [`wire`].
+//! [`wire`]; [`script`] plays raw start-up byte scripts (to qcp or to PostgreSQL itself).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use qcp_core::config::Config;
 use qcp_core::Instance;
 
+pub mod proxy;
+pub mod script;
 pub mod wire;
 
 /// The users the test cluster defines (see scripts/pg-cluster.sh).
@@ -370,8 +372,11 @@ impl Setup {
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, &yaml).expect("write the config file");
         let config = Config::load(&path).unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
-        let instance = qcp_core::start(config).expect("qcp starts");
-        instance.set_config_file(&path);
+        let options = qcp_core::StartOptions {
+            config_file: Some(path),
+            ..Default::default()
+        };
+        let instance = qcp_core::start_with(config, options).expect("qcp starts");
         let addr = instance.local_addr().expect("qcp listens on TCP");
         Qcp {
             instance: Some(instance),

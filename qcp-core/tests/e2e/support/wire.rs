@@ -278,11 +278,6 @@ impl Wire {
         Some(self.buf.remove(0))
     }
 
-    /// Puts a byte back in front of what is still unread.
-    pub fn unread(&mut self, byte: u8) {
-        self.buf.insert(0, byte);
-    }
-
     /// The next message, or `None` once the connection closed. Cancel-safe: nothing is lost
     /// if the future is dropped.
     pub async fn recv(&mut self) -> Option<Msg> {
