@@ -19,6 +19,7 @@
 pub mod framer;
 pub mod params;
 pub mod prepared;
+pub mod scope;
 pub mod session;
 pub mod spellings;
 pub mod statements;

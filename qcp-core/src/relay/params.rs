@@ -176,6 +176,9 @@ impl ParamSource for Params {
     }
 }
 
+/// See [`ClientParams::stamp`].
+pub type Stamp = (usize, u64);
+
 /// What one client expects: the pool's shared greeting values plus only the values in which
 /// this client differs. Thousands of clients of one pool share the greeting instead of each
 /// holding a copy of it.
@@ -212,6 +215,16 @@ impl ClientParams {
             self.own.set(name, value);
         }
         true
+    }
+
+    /// Changes whenever what the client expects may have changed (and never comes back to
+    /// an earlier value for one client): what a cache of something computed from these
+    /// values is checked against.
+    pub fn stamp(&self) -> Stamp {
+        (
+            std::sync::Arc::as_ptr(&self.base) as usize,
+            self.own.generation,
+        )
     }
 }
 

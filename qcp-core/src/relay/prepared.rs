@@ -13,6 +13,10 @@
 //! - a request PostgreSQL would refuse (an unknown name, a name already in use) goes out as a
 //!   Describe of a missing statement: the server fails it *and skips to the next Sync*, exactly
 //!   as it would have, and its error is replaced with the one naming the client's statement.
+//!
+//! Statements are shared only between clients of one name-resolution scope (`relay::scope`):
+//! a Parse is interned under the client's scope key, and a Parse or Bind whose text may change
+//! the client's resolution makes the client private and marks the backend.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,12 +25,18 @@ use qcp_codec::fields::{ErrorField, ErrorFields};
 use qcp_codec::frontend::{Bind, Close, Describe, Parse, Target};
 use qcp_codec::{encode, DecodeError, EncodeError, Header, Tag, TransactionStatus};
 
+use super::params::ClientParams;
+use super::scope::{self, Resolution};
 use super::statements::{
-    internal_name, ClientStatements, Needs, Registry, Resolved, ServerStatements, State, Statement,
-    NEVER_PREPARED,
+    internal_name, query_of, ClientStatements, Needs, Registry, Resolved, ServerStatements, State,
+    Statement, NEVER_PREPARED,
 };
 use super::tracker::{Answer, Hooked, TooManyPending, Tracker};
 use crate::errors::{sqlstate, PgError};
+
+mod simple_query;
+
+pub use simple_query::{deallocated_name, drops_all_statements, may_deallocate};
 
 /// SQLSTATE 0A000, raised as "cached plan must not change result type".
 const FEATURE_NOT_SUPPORTED: &[u8] = b"0A000";
@@ -162,6 +172,10 @@ pub struct Rewriter<'a> {
     pub client: &'a mut ClientStatements,
     pub server: &'a mut ServerStatements,
     pub registry: &'a Registry,
+    /// What the client expects of its server connections: its scope's key comes from it.
+    pub wanted: &'a ClientParams,
+    /// Who may have changed the backend's name resolution.
+    pub resolution: &'a mut Resolution,
     pub tracker: &'a mut Tracker,
     pub hooks: &'a mut VecDeque<Hook>,
     /// Bytes to send to the server, in order.
@@ -212,7 +226,7 @@ impl Rewriter<'_> {
                 return Ok(Consume::Whole);
             }
         }
-        let statement = self.registry.intern(definition);
+        let statement = self.statement(definition);
         self.client.parsing(name, Arc::clone(&statement), batch);
         self.tally.client_parses = self.tally.client_parses.saturating_add(1);
         let present = matches!(self.server.state(statement.id), Some(State::Ready))
@@ -259,10 +273,22 @@ impl Rewriter<'_> {
             }
             _ => RewriteError::Malformed("Bind statement name is too long"),
         })?;
-        let statement = match self.known(name)? {
+        let mut statement = match self.known(name)? {
             Ok(statement) => statement,
             Err(answered) => return Ok(answered),
         };
+        if statement.changes_resolution() {
+            // Running it may change how this backend resolves names. (Its Parse made the
+            // client private already; if not, the name now means a private copy.)
+            let was_shared = self.client.private().is_none();
+            self.resolution_changed();
+            if was_shared {
+                statement = match self.known(name)? {
+                    Ok(statement) => statement,
+                    Err(answered) => return Ok(answered),
+                };
+            }
+        }
         self.ensure(&statement)?;
         self.tally.binds = self.tally.binds.saturating_add(1);
         // The two names and their NULs come first in the body: a `head` beyond `body_len`
@@ -318,6 +344,27 @@ impl Rewriter<'_> {
             self.tracker.client_message(Tag::CLOSE)?;
         }
         Ok(Consume::Whole)
+    }
+
+    /// The statement a client's Parse of `definition` prepares: shared with the clients of its
+    /// scope, or its own once its resolution may have changed (which this Parse itself may
+    /// announce: a named `SET search_path` changes it when it runs).
+    fn statement(&mut self, definition: &[u8]) -> Arc<Statement> {
+        if self.client.private().is_none() && scope::changes_resolution(query_of(definition)) {
+            self.resolution_changed();
+        }
+        if self.client.private().is_some() {
+            return self.registry.private(definition);
+        }
+        self.registry
+            .intern(self.client.scope_key(self.wanted), definition)
+    }
+
+    /// The client's SQL may have changed how this backend resolves names: the client goes
+    /// private, and the backend is marked as changed by it.
+    fn resolution_changed(&mut self) {
+        let client = self.client.make_private(self.registry);
+        self.resolution.changed(client);
     }
 
     /// The statement a Bind or Describe names, or how the message was dealt with without it
@@ -518,71 +565,6 @@ pub fn error_code(body: &[u8]) -> &[u8] {
     ErrorFields::leading(body)
         .find(|field| field.code == ErrorField::SQLSTATE)
         .map_or(&[], |field| field.value)
-}
-
-/// True when a simple Query (as much of its text as was looked at) may be a `DEALLOCATE`:
-/// the relay then looks at all of it.
-pub fn may_deallocate(sql: &[u8]) -> bool {
-    sql.trim_ascii_start()
-        .get(..b"deallocate".len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(b"deallocate"))
-}
-
-/// The statement name in a simple Query that is exactly `DEALLOCATE [PREPARE] name` (an
-/// optional `;`, spaces around), as PostgreSQL reads it: an unquoted name is folded to
-/// lower case, a double-quoted one is taken as written. `None` for anything else, including
-/// `DEALLOCATE ALL`, which the server runs itself.
-pub fn deallocated_name(query: &[u8]) -> Option<Vec<u8>> {
-    let sql = query.strip_suffix(b"\0").unwrap_or(query).trim_ascii();
-    let sql = sql.strip_suffix(b";").unwrap_or(sql).trim_ascii_end();
-    let rest = strip_keyword(sql, b"deallocate")?;
-    let rest = match strip_keyword(rest, b"prepare") {
-        Some(after) if !after.is_empty() => after,
-        _ => rest,
-    };
-    if rest.eq_ignore_ascii_case(b"all") {
-        return None;
-    }
-    if let Some(quoted) = rest.strip_prefix(b"\"") {
-        let inner = quoted.strip_suffix(b"\"")?;
-        let mut name = Vec::with_capacity(inner.len());
-        let mut bytes = inner.iter();
-        while let Some(&b) = bytes.next() {
-            if b == b'"' {
-                // Inside, a quote is only valid doubled.
-                if bytes.next() != Some(&b'"') {
-                    return None;
-                }
-            }
-            name.push(b);
-        }
-        return (!name.is_empty()).then_some(name);
-    }
-    let first = *rest.first()?;
-    let identifier = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
-    if first.is_ascii_digit() || first == b'$' || !rest.iter().all(|&b| identifier(b)) {
-        return None;
-    }
-    Some(rest.to_ascii_lowercase())
-}
-
-/// `text` after a leading case-insensitive `keyword` and the white space after it.
-fn strip_keyword<'t>(text: &'t [u8], keyword: &[u8]) -> Option<&'t [u8]> {
-    let (head, rest) = text.split_at_checked(keyword.len())?;
-    if !head.eq_ignore_ascii_case(keyword) {
-        return None;
-    }
-    match rest.first() {
-        None => Some(rest),
-        Some(b) if b.is_ascii_whitespace() => Some(rest.trim_ascii_start()),
-        Some(_) => None,
-    }
-}
-
-/// True when a CommandComplete tag says the backend dropped every prepared statement.
-pub fn drops_all_statements(command_tag: &[u8]) -> bool {
-    let tag = command_tag.strip_suffix(b"\0").unwrap_or(command_tag);
-    tag == b"DEALLOCATE ALL" || tag == b"DISCARD ALL"
 }
 
 /// A Describe or Close body that does not decode: without its NUL, the name is longer than

@@ -2,10 +2,11 @@
 //!
 //! Three views, each owned by what it describes:
 //! - [`Registry`] (one per pool): every distinct statement a client prepared, keyed by its
-//!   query text and parameter types, with the internal name (`qcp_<id>`) it has on servers.
-//!   Clients that prepare the same text share one entry and so one server-side statement.
-//! - [`ClientStatements`] (one per client): the client's own names, each bound to a shared
-//!   [`Statement`].
+//!   name-resolution scope, query text and parameter types, with the internal name
+//!   (`qcp_<id>`) it has on servers. Clients that prepare the same text in the same scope share
+//!   one entry and so one server-side statement.
+//! - [`ClientStatements`] (one per client): the client's own names, each bound to a
+//!   [`Statement`], shared unless the client went private (see [`ClientStatements::private`]).
 //! - [`ServerStatements`] (one per server connection): which statements that backend has,
 //!   bounded, least recently used first out.
 //!
@@ -21,162 +22,15 @@
 //! [`Unsure`]: State::Unsure
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, Weak};
+use std::num::NonZeroU64;
+use std::sync::Arc;
 
-/// Internal statement names are this prefix and a number from 1 up; `qcp_0` never exists.
-pub const INTERNAL_PREFIX: &str = "qcp_";
+use crate::relay::params::{ClientParams, Stamp};
+use crate::relay::scope;
 
-/// A name that never exists on a server: qcp's stand-in for requests that must reach the
-/// server but must not touch any real statement.
-pub const NEVER_PREPARED: &[u8] = b"qcp_0";
+mod registry;
 
-/// One distinct statement: query text plus parameter types.
-#[derive(Debug)]
-pub struct Statement {
-    /// Unique in the pool, never reused.
-    pub id: u64,
-    /// `qcp_<id>`.
-    name: Box<[u8]>,
-    /// The Parse body after the name: query, NUL, parameter count and types.
-    definition: Box<[u8]>,
-    /// A server accepted it once: the text parses and its tables existed.
-    accepted: AtomicBool,
-}
-
-impl Statement {
-    /// The name the statement has on servers.
-    pub fn name(&self) -> &[u8] {
-        &self.name
-    }
-
-    /// The Parse body after the name (query text, NUL, parameter types), for preparing it.
-    pub fn definition(&self) -> &[u8] {
-        &self.definition
-    }
-
-    /// True once a server has accepted a Parse of it.
-    pub fn accepted(&self) -> bool {
-        self.accepted.load(Relaxed)
-    }
-
-    /// A server answered a Parse of it with ParseComplete.
-    pub fn mark_accepted(&self) {
-        self.accepted.store(true, Relaxed);
-    }
-}
-
-/// The statements of one pool, shared by its clients.
-#[derive(Debug)]
-pub struct Registry {
-    inner: Mutex<RegistryInner>,
-    /// A statement qcp keeps on backends only to learn what PostgreSQL says about a client's
-    /// Parse of a name it already uses (see `prepared`).
-    sentinel: Arc<Statement>,
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Registry {
-            inner: Mutex::default(),
-            sentinel: Arc::new(Statement {
-                id: SENTINEL_ID,
-                name: SENTINEL_NAME.into(),
-                // ROLLBACK: one of the statements PostgreSQL still parses in a failed
-                // transaction block, so the sentinel can be prepared in any state. It is
-                // never run.
-                definition: b"ROLLBACK\0\0\0".as_slice().into(),
-                accepted: AtomicBool::new(true),
-            }),
-        }
-    }
-}
-
-/// The name statement `id` has on servers.
-pub fn internal_name(id: u64) -> Vec<u8> {
-    if id == SENTINEL_ID {
-        return SENTINEL_NAME.to_vec();
-    }
-    format!("{INTERNAL_PREFIX}{id}").into_bytes()
-}
-
-/// The sentinel's id (no interned statement reaches it) and name.
-const SENTINEL_ID: u64 = u64::MAX;
-const SENTINEL_NAME: &[u8] = b"qcp_sentinel";
-
-#[derive(Debug, Default)]
-struct RegistryInner {
-    by_definition: HashMap<Box<[u8]>, Weak<Statement>>,
-    last_id: u64,
-    /// Entries whose statement no client holds any more are swept when the map reaches this
-    /// size.
-    sweep_at: usize,
-}
-
-impl Registry {
-    /// The statement with this definition (the Parse body after the name), shared with every
-    /// other client that prepared the same text and types.
-    pub fn intern(&self, definition: &[u8]) -> Arc<Statement> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(live) = inner.by_definition.get(definition).and_then(Weak::upgrade) {
-            return live;
-        }
-        if inner.by_definition.len() >= inner.sweep_at {
-            inner
-                .by_definition
-                .retain(|_, weak| weak.strong_count() > 0);
-            // A map's length is far below `usize::MAX / 2`: it never saturates.
-            inner.sweep_at = inner.by_definition.len().saturating_mul(2).max(64);
-        }
-        // One id per distinct text interned, from 1 up: even at 10^9 a second it would take
-        // centuries to reach `u64::MAX` (the sentinel's id), so it never saturates.
-        inner.last_id = inner.last_id.saturating_add(1);
-        let id = inner.last_id;
-        let statement = Arc::new(Statement {
-            id,
-            name: internal_name(id).into_boxed_slice(),
-            definition: definition.into(),
-            accepted: AtomicBool::new(false),
-        });
-        inner
-            .by_definition
-            .insert(definition.into(), Arc::downgrade(&statement));
-        statement
-    }
-
-    /// The sentinel statement.
-    pub fn sentinel(&self) -> Arc<Statement> {
-        Arc::clone(&self.sentinel)
-    }
-
-    /// The statement with this definition, if some client holds it.
-    pub fn find(&self, definition: &[u8]) -> Option<Arc<Statement>> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.by_definition.get(definition).and_then(Weak::upgrade)
-    }
-
-    /// The statements some client still holds, oldest first (for the admin console).
-    pub fn live_statements(&self) -> Vec<Arc<Statement>> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let mut live: Vec<Arc<Statement>> = inner
-            .by_definition
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
-        live.sort_by_key(|s| s.id);
-        live
-    }
-
-    /// Distinct statements some client still holds (for status and tests).
-    pub fn live(&self) -> usize {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner
-            .by_definition
-            .values()
-            .filter(|weak| weak.strong_count() > 0)
-            .count()
-    }
-}
+pub use registry::{internal_name, query_of, Registry, Statement, INTERNAL_PREFIX, NEVER_PREPARED};
 
 /// A Parse (`Some`) or Close (`None`) of a client's name that the server has not answered.
 #[derive(Debug)]
@@ -222,8 +76,21 @@ pub struct ClientStatements {
     /// Allocated on the first name: most clients of a pooler never prepare by name, and an
     /// idle client should cost as little as possible: 8 bytes here instead of an empty
     /// map's 48.
-    #[allow(clippy::box_collection)]
-    names: Option<Box<HashMap<Box<[u8]>, Named>>>,
+    names: Option<Box<Names>>,
+}
+
+/// The part of [`ClientStatements`] allocated on the first name (or when the client goes
+/// private).
+#[derive(Debug, Default)]
+struct Names {
+    by_name: HashMap<Box<[u8]>, Named>,
+    /// Set once the client's own SQL may have changed how its names resolve (see
+    /// `relay::scope`): from then on its statements are its own, and this id marks the server
+    /// connections it may have changed.
+    private: Option<NonZeroU64>,
+    /// The key of the client's scope (`scope::key`) and the `ClientParams::stamp` of the
+    /// values it was made from: computed once, not at every Parse.
+    scope: Option<(Stamp, Box<[u8]>)>,
 }
 
 /// The empty map that clients without names read.
@@ -235,13 +102,36 @@ fn no_names() -> &'static HashMap<Box<[u8]>, Named> {
 impl ClientStatements {
     fn map(&self) -> &HashMap<Box<[u8]>, Named> {
         match self.names.as_deref() {
-            Some(names) => names,
+            Some(names) => &names.by_name,
             None => no_names(),
         }
     }
 
     fn map_mut(&mut self) -> &mut HashMap<Box<[u8]>, Named> {
-        self.names.get_or_insert_with(Box::default)
+        &mut self.names.get_or_insert_with(Box::default).by_name
+    }
+
+    /// The key of the scope the client prepares in, for the values it expects (`wanted`).
+    pub fn scope_key(&mut self, wanted: &ClientParams) -> &[u8] {
+        self.refresh_scope(wanted);
+        self.cached_scope_key().unwrap_or_default()
+    }
+
+    /// Makes [`ClientStatements::cached_scope_key`] the key for `wanted`, computing it only if
+    /// the values changed since.
+    pub fn refresh_scope(&mut self, wanted: &ClientParams) {
+        let names = self.names.get_or_insert_with(Box::default);
+        let stamp = wanted.stamp();
+        match &mut names.scope {
+            Some((made_from, _)) if *made_from == stamp => {}
+            cache => *cache = Some((stamp, scope::key(wanted).into_boxed_slice())),
+        }
+    }
+
+    /// The scope key [`ClientStatements::refresh_scope`] last made.
+    pub fn cached_scope_key(&self) -> Option<&[u8]> {
+        let (_, key) = self.names.as_deref()?.scope.as_ref()?;
+        Some(key)
     }
 
     /// What `name` means for a message of Sync batch `batch`.
@@ -324,11 +214,49 @@ impl ClientStatements {
     /// are still on their way and still count.
     pub fn clear(&mut self) {
         if let Some(names) = self.names.as_deref_mut() {
-            names.retain(|_, named| {
+            names.by_name.retain(|_, named| {
                 named.confirmed = None;
                 !named.unanswered.is_empty()
             });
         }
+    }
+
+    /// The client's private scope, once it has one: its statements are shared with nobody.
+    pub fn private(&self) -> Option<NonZeroU64> {
+        self.names.as_deref().and_then(|names| names.private)
+    }
+
+    /// The client's own SQL may have changed how its names resolve: from now on it shares
+    /// no statement with other clients. Every name it has, and every Parse on its way, is
+    /// bound to a private copy of its statement, so that the client never again uses (or
+    /// prepares again, under its own resolution) a statement other clients use. Returns the
+    /// client's private scope.
+    pub fn make_private(&mut self, registry: &Registry) -> NonZeroU64 {
+        let names = self.names.get_or_insert_with(Box::default);
+        if let Some(id) = names.private {
+            return id;
+        }
+        let id = registry.private_scope();
+        names.private = Some(id);
+        // One copy per statement, however many names or pending Parses hold it.
+        let mut copies: HashMap<u64, Arc<Statement>> = HashMap::new();
+        let mut copy = |statement: &mut Arc<Statement>| {
+            let private = copies
+                .entry(statement.id)
+                .or_insert_with(|| registry.private_copy(statement));
+            *statement = Arc::clone(private);
+        };
+        for named in names.by_name.values_mut() {
+            if let Some(statement) = named.confirmed.as_mut() {
+                copy(statement);
+            }
+            for request in &mut named.unanswered {
+                if let Some(statement) = request.parse.as_mut() {
+                    copy(statement);
+                }
+            }
+        }
+        id
     }
 
     /// Number of names.

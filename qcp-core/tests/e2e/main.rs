@@ -48,6 +48,8 @@ mod smart_pipeline;
 mod smart_prepared;
 // Smart mode: random prepared-statement pipelines compared with a direct connection.
 mod smart_prepared_differential;
+// Smart mode: statements shared between clients whose search_path differs, or changes.
+mod smart_search_path;
 // The start-up phase at the byte level: encryption requests, versions, limits, cancel requests.
 mod startup;
 // Malformed and odd start-up packets, answered by qcp exactly as by PostgreSQL itself.

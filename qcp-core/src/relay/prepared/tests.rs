@@ -4,6 +4,7 @@
 use qcp_codec::{encode, frontend::Target, FrontendMessage, Header};
 
 use super::*;
+use crate::relay::params::{ClientParams, Params};
 use crate::relay::statements::State;
 
 struct Fixture {
@@ -14,6 +15,8 @@ struct Fixture {
     hooks: VecDeque<Hook>,
     out: Vec<u8>,
     tally: StatementTally,
+    wanted: ClientParams,
+    resolution: Resolution,
 }
 
 impl Fixture {
@@ -26,6 +29,8 @@ impl Fixture {
             hooks: VecDeque::new(),
             out: Vec::new(),
             tally: StatementTally::default(),
+            wanted: ClientParams::new(std::sync::Arc::new(Params::new())),
+            resolution: Resolution::default(),
         }
     }
 
@@ -50,6 +55,8 @@ impl Fixture {
             client: &mut self.client,
             server: &mut self.server,
             registry: &self.registry,
+            wanted: &self.wanted,
+            resolution: &mut self.resolution,
             tracker: &mut self.tracker,
             hooks: &mut self.hooks,
             out: &mut self.out,

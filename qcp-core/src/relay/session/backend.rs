@@ -2,9 +2,11 @@
 //! while clients come and go, next to the driver's own part (`io`: socket, cancel key...).
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 
-use crate::relay::params::{InLine, Params};
+use crate::relay::params::{ClientParams, InLine, Params};
 use crate::relay::prepared::{Hook, Rewriter, StatementTally};
+use crate::relay::scope::{self, Resolution};
 use crate::relay::statements::{ClientStatements, Registry, ServerStatements};
 use crate::relay::tracker::Tracker;
 
@@ -31,6 +33,17 @@ impl<S> Backend<S> {
             relay: RelayState::default(),
         }
     }
+
+    /// Smart mode: the backend is about to be linked to the client with private scope
+    /// `client` (`None`: a client that shares its statements). If another client's SQL may
+    /// have changed its name resolution, its resolution parameters are marked unknown, so
+    /// that the parameter sync before the link sets them to what this client expects (see
+    /// `relay::scope`).
+    pub fn claim(&mut self, client: Option<NonZeroU64>) {
+        if self.relay.resolution.claim(client) {
+            scope::forget(&mut self.params);
+        }
+    }
 }
 
 /// Relay state that belongs to a server connection: its prepared statements, and buffers
@@ -52,6 +65,8 @@ pub struct RelayState {
     pub to_client: Vec<u8>,
     /// What the statement rewrites did since the driver last took the counts.
     pub tally: StatementTally,
+    /// Who may have changed the backend's name resolution (Smart mode).
+    pub resolution: Resolution,
 }
 
 impl RelayState {
@@ -69,11 +84,14 @@ impl RelayState {
         &'a mut self,
         client: &'a mut ClientStatements,
         registry: &'a Registry,
+        wanted: &'a ClientParams,
     ) -> Rewriter<'a> {
         Rewriter {
             client,
             server: &mut self.statements,
             registry,
+            wanted,
+            resolution: &mut self.resolution,
             tracker: &mut self.tracker,
             hooks: &mut self.hooks,
             out: &mut self.to_server,

@@ -8,7 +8,8 @@ use super::{frame_error_text, Event, RelayState, Session};
 use crate::relay::framer::{Inspect, Run, Verdict, WHOLE_BODY};
 use crate::relay::params::{ClientParams, Params};
 use crate::relay::prepared::{self, Action};
-use crate::relay::statements::ClientStatements;
+use crate::relay::scope;
+use crate::relay::statements::{ClientStatements, Registry};
 use crate::relay::tracker::Hooked;
 
 /// How much of a CommandComplete is looked at (its tag, for DEALLOCATE ALL / DISCARD ALL).
@@ -30,6 +31,7 @@ impl<S> Session<S> {
             last_was_error: &mut self.last_was_error,
             wanted: &mut self.wanted,
             statements: &mut self.statements,
+            registry: &self.registry,
             smart: self.smart,
         };
         match flow.next_run(&mut inspect) {
@@ -75,6 +77,7 @@ impl<S> Session<S> {
             last_was_error: &mut self.last_was_error,
             wanted: &mut self.wanted,
             statements: &mut self.statements,
+            registry: &self.registry,
             smart: self.smart,
         };
         inspect.apply(header, body);
@@ -98,7 +101,8 @@ impl<S> Session<S> {
 }
 
 /// Server-to-client accounting: replies go to the tracker (and settle hooked requests);
-/// ParameterStatus values are recorded for the client and the server connection; in Smart
+/// ParameterStatus values are recorded for the client and the server connection (in Smart
+/// mode, a change of a resolution parameter makes the client's statements private); in Smart
 /// mode a DEALLOCATE ALL or DISCARD ALL clears what qcp knows about prepared statements.
 struct DownInspect<'a> {
     relay: &'a mut RelayState,
@@ -106,6 +110,7 @@ struct DownInspect<'a> {
     last_was_error: &'a mut bool,
     wanted: &'a mut ClientParams,
     statements: &'a mut ClientStatements,
+    registry: &'a Registry,
     smart: bool,
 }
 
@@ -137,8 +142,14 @@ impl DownInspect<'_> {
                 BackendMessage::decode_body(tag, body)
             {
                 if let (Ok(name), Ok(value)) = (status.name_str(), status.value_str()) {
-                    self.wanted.set(name, value);
+                    let changed = self.wanted.set(name, value);
                     self.params.set(name, value);
+                    if self.smart && changed && scope::is_scope_param(name) {
+                        // The client's resolution changed (PostgreSQL 18 reports
+                        // search_path): its statements were prepared under the old one.
+                        let client = self.statements.make_private(self.registry);
+                        self.relay.resolution.changed(client);
+                    }
                 }
             }
         } else if self.smart && tag == Tag::COMMAND_COMPLETE && prepared::drops_all_statements(body)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use qcp_codec::{encode, Header, Limits, TransactionStatus};
 
 use crate::arena::Arena;
-use crate::relay::params::{ClientParams, Params};
+use crate::relay::params::{ClientParams, ParamSource, Params};
 use crate::relay::session::{Backend, Event, Peer, Session, Space};
 use crate::relay::statements::Registry;
 
@@ -26,6 +26,9 @@ use crate::relay::statements::Registry;
 pub enum Seen {
     /// Linked backend `id` for a request.
     Linked(u32),
+    /// Set backend `id`'s parameters to what the client expects before linking it (the
+    /// driver's parameter sync).
+    Synced(u32),
     /// Gave backend `id` back.
     Released(u32),
     /// Needed a backend and none was free (the request waits).
@@ -45,6 +48,8 @@ pub enum Seen {
 /// One client session with its peers simulated in memory.
 pub struct Harness {
     pub arena: Arc<Arena>,
+    /// The pool's statements, shared with [`Harness::another_client`]s.
+    pub registry: Arc<Registry>,
     pub session: Session<u32>,
     /// Backends in the pool (most recently returned last), boxed as the session links them.
     #[allow(clippy::vec_box)]
@@ -81,20 +86,51 @@ impl Harness {
     /// As [`Harness::new`], on an arena that already exists (an arena is never freed, so a
     /// fuzz target that runs millions of sessions reuses a few).
     pub fn with_arena(smart: bool, backends: u32, arena: Arc<Arena>) -> Self {
+        let mut harness = Harness::client_of(smart, arena, Arc::new(Registry::default()), &[]);
+        harness.pool = (1..=backends)
+            .rev()
+            .map(|id| Box::new(Backend::new(id, Params::new())))
+            .collect();
+        harness
+    }
+
+    /// Smart mode, one backend, a roomy arena, a client that set `params` at start-up.
+    pub fn smart_with(params: &[(&str, &str)]) -> Self {
+        let registry = Arc::new(Registry::default());
+        let mut harness = Harness::client_of(true, Arena::new(4096, 16), registry, params);
+        harness.pool.push(Box::new(Backend::new(1, Params::new())));
+        harness
+    }
+
+    /// Another Smart-mode client of the same pool (same arena, same statements) that set
+    /// `params` at start-up. It has no backend: move them between the harnesses' `pool`s.
+    pub fn another_client(&self, params: &[(&str, &str)]) -> Self {
+        let (arena, registry) = (Arc::clone(&self.arena), Arc::clone(&self.registry));
+        Harness::client_of(true, arena, registry, params)
+    }
+
+    fn client_of(
+        smart: bool,
+        arena: Arc<Arena>,
+        registry: Arc<Registry>,
+        params: &[(&str, &str)],
+    ) -> Self {
+        let mut wanted = ClientParams::new(Arc::new(Params::new()));
+        for (name, value) in params {
+            wanted.set(name, value);
+        }
         let session = Session::new(
             smart,
             Limits::new(Limits::POSTGRES_STARTUP, 1 << 30),
-            Arc::new(Registry::default()),
-            ClientParams::new(Arc::new(Params::new())),
+            Arc::clone(&registry),
+            wanted,
             None,
         );
         Harness {
             arena,
+            registry,
             session,
-            pool: (1..=backends)
-                .rev()
-                .map(|id| Box::new(Backend::new(id, Params::new())))
-                .collect(),
+            pool: Vec::new(),
             client_in: Vec::new(),
             server_in: Vec::new(),
             client_got: Vec::new(),
@@ -168,8 +204,27 @@ impl Harness {
         self.run();
     }
 
+    /// Links the most recently returned backend, after the driver's parameter sync if its
+    /// parameters differ from what the client expects (the sync is taken to succeed, and the
+    /// backend then has the client's values).
     fn link_one(&mut self) {
-        let backend = self.pool.pop().expect("a backend is free");
+        let mut backend = self.pool.pop().expect("a backend is free");
+        self.session.claim(&mut backend);
+        let wanted = self.session.wanted();
+        if !wanted.is_in_line(&backend.params) {
+            let sets: Vec<(String, String)> = wanted
+                .differences(&backend.params)
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            let resets: Vec<String> = wanted.extras(&backend.params).map(str::to_owned).collect();
+            for (name, value) in sets {
+                backend.params.set(&name, &value);
+            }
+            for name in resets {
+                backend.params.remove(&name);
+            }
+            self.seen.push(Seen::Synced(backend.io));
+        }
         self.seen.push(Seen::Linked(backend.io));
         self.session.link(backend, 200);
     }

@@ -163,6 +163,13 @@ impl<S> Session<S> {
         self.link.is_some()
     }
 
+    /// Before a parameter sync and [`Session::link`]: if another client's SQL may have
+    /// changed `backend`'s name resolution, its resolution parameters are marked unknown so
+    /// that the sync sets them to what this client expects (see `relay::scope`).
+    pub fn claim(&self, backend: &mut Backend<S>) {
+        backend.claim(self.statements.private());
+    }
+
     /// Links `backend` (in line with the client's parameters already). Its request
     /// accounting starts afresh.
     pub fn link(&mut self, mut backend: Box<Backend<S>>, max_prepared_statements: usize) {

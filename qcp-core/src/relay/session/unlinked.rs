@@ -98,6 +98,14 @@ impl<S> Session<S> {
     /// connection just to learn that a known statement parses. `false`: not such a sequence
     /// (it goes to a server).
     fn prepare_unlinked(&mut self) -> bool {
+        if self.statements.private().is_some() {
+            // Its statements are its own: none was accepted before.
+            return false;
+        }
+        self.statements.refresh_scope(&self.wanted);
+        let Some(scope) = self.statements.cached_scope_key() else {
+            return false;
+        };
         let mut prepared: Vec<(&[u8], Arc<Statement>)> = Vec::new();
         let mut rest = self.up.unscanned();
         let mut consumed = 0usize;
@@ -121,8 +129,12 @@ impl<S> Session<S> {
                     if name.is_empty() || taken {
                         return false;
                     }
-                    match self.registry.find(definition) {
-                        Some(statement) if statement.accepted() => {
+                    match self.registry.find(scope, definition) {
+                        // One that changes resolution goes to a server, which makes the client
+                        // private (see `prepared`).
+                        Some(statement)
+                            if statement.accepted() && !statement.changes_resolution() =>
+                        {
                             prepared.push((name, statement));
                         }
                         _ => return false,

@@ -1,5 +1,6 @@
 //! Client to server: framing the client's bytes, accounting every request, and in Smart mode
-//! rewriting the messages that name a prepared statement.
+//! rewriting the messages that name a prepared statement and watching for SQL that may
+//! change how names resolve (`relay::scope`).
 
 use qcp_codec::{encode, Header, Tag, TransactionStatus};
 
@@ -7,13 +8,12 @@ use super::{frame_error_text, Event, Session, OWN_BYTES_LIMIT};
 use crate::errors::{sqlstate, PgError};
 use crate::relay::framer::{Inspect, Run, Verdict, WHOLE_BODY};
 use crate::relay::prepared::{self, Consume};
+use crate::relay::scope;
+use crate::relay::statements::query_of;
 use crate::relay::tracker::Tracker;
 
 /// Scan steps the client-to-server direction takes before it writes.
 const SCANS_PER_WRITE: usize = 8;
-
-/// How much of a simple Query's text is looked at for a `DEALLOCATE name` (Smart mode).
-const QUERY_PEEK: usize = 256;
 
 impl<S> Session<S> {
     /// Scans what the client sent (a few steps, so that a rewritten message and the bytes
@@ -47,9 +47,17 @@ impl<S> Session<S> {
             tracker: self.link.as_mut().map(|l| &mut l.relay.tracker),
             smart: self.smart,
             too_many: false,
+            changes_resolution: false,
         };
         let flow = &mut self.up;
-        match flow.next_run(&mut inspect) {
+        let run = flow.next_run(&mut inspect);
+        let too_many = inspect.too_many;
+        if inspect.changes_resolution {
+            // Before anything after that SQL is rewritten: the rewrites see the change.
+            self.resolution_changed();
+        }
+        let flow = &mut self.up;
+        match run {
             Ok(Run::Forward(n)) => {
                 flow.pass(n);
                 Ok(true)
@@ -66,7 +74,7 @@ impl<S> Session<S> {
                 Ok(true)
             }
             Ok(Run::Stop(header)) => {
-                if inspect.too_many {
+                if too_many {
                     return Err(too_many_pending());
                 }
                 if self.link.is_some() && header.tag != Tag::TERMINATE {
@@ -111,7 +119,7 @@ impl<S> Session<S> {
             return Ok(true);
         }
         let consume = relay
-            .rewriter(&mut self.statements, &self.registry)
+            .rewriter(&mut self.statements, &self.registry, &self.wanted)
             .message(header.tag, body, body_len)
             .map_err(rewrite_error)?;
         tracing::trace!(tag = ?header.tag, ?consume, pending = relay.to_server.len(), "rewrote a statement message");
@@ -133,7 +141,7 @@ impl<S> Session<S> {
         };
         let relay = &mut link.relay;
         let consume = relay
-            .rewriter(&mut self.statements, &self.registry)
+            .rewriter(&mut self.statements, &self.registry, &self.wanted)
             .message(Tag::PARSE, body, body.len())
             .map_err(rewrite_error)?;
         match consume {
@@ -185,10 +193,40 @@ impl<S> Session<S> {
             .tracker
             .client_message(Tag::QUERY)
             .map_err(|_| too_many_pending())?;
+        let changes = sql_changes_resolution(&header, Some(body));
         let passed = flow.framer.consume(header);
         flow.pass(passed);
+        if changes {
+            self.resolution_changed();
+        }
         Ok(true)
     }
+
+    /// Smart mode: SQL the client sent may have changed how names resolve on the linked
+    /// backend. The client's statements are its own from now on, and the backend is marked
+    /// as changed by it (see `relay::scope`).
+    pub(super) fn resolution_changed(&mut self) {
+        let client = self.statements.make_private(&self.registry);
+        if let Some(link) = self.link.as_mut() {
+            link.relay.resolution.changed(client);
+        }
+    }
+}
+
+/// True if a simple Query, or an unnamed Parse, may change how names resolve when it runs
+/// (`body`: as much of it as the buffer holds). A text too large to see whole counts as a
+/// change.
+fn sql_changes_resolution(header: &Header, body: Option<&[u8]>) -> bool {
+    let body = body.unwrap_or_default();
+    if body.len() < header.body_len() {
+        return true;
+    }
+    let sql = match header.tag {
+        // The name (empty: a named Parse is rewritten, not passed) and its NUL, then the text.
+        Tag::PARSE => query_of(body.get(1..).unwrap_or_default()),
+        _ => body,
+    };
+    scope::changes_resolution(sql)
 }
 
 /// PostgreSQL's answer to a successful `DEALLOCATE name`.
@@ -222,6 +260,8 @@ struct UpInspect<'a> {
     tracker: Option<&'a mut Tracker>,
     smart: bool,
     too_many: bool,
+    /// A simple Query or unnamed Parse passed that may change how names resolve.
+    changes_resolution: bool,
 }
 
 impl Inspect for UpInspect<'_> {
@@ -230,8 +270,9 @@ impl Inspect for UpInspect<'_> {
             return 0;
         }
         match tag {
-            Tag::PARSE | Tag::BIND | Tag::DESCRIBE | Tag::CLOSE => WHOLE_BODY,
-            Tag::QUERY => QUERY_PEEK,
+            // A Query's text is scanned for changes of name resolution, and may be a
+            // DEALLOCATE.
+            Tag::PARSE | Tag::BIND | Tag::DESCRIBE | Tag::CLOSE | Tag::QUERY => WHOLE_BODY,
             _ => 0,
         }
     }
@@ -252,7 +293,12 @@ impl Inspect for UpInspect<'_> {
             }
         }
         match tracker.client_message(header.tag) {
-            Ok(()) => Verdict::Pass,
+            Ok(()) => {
+                if self.smart && matches!(header.tag, Tag::QUERY | Tag::PARSE) {
+                    self.changes_resolution |= sql_changes_resolution(&header, body);
+                }
+                Verdict::Pass
+            }
             Err(_) => {
                 self.too_many = true;
                 Verdict::Stop

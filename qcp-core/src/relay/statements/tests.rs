@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The scope of a client that sets neither search_path nor role.
+const SCOPE: &[u8] = b"-\0-\0";
+
 fn def(sql: &str) -> Vec<u8> {
     let mut d = sql.as_bytes().to_vec();
     d.extend_from_slice(&[0, 0, 0]);
@@ -11,27 +14,27 @@ fn def(sql: &str) -> Vec<u8> {
 #[test]
 fn the_same_text_is_one_statement_and_a_dropped_one_is_not_reused() {
     let registry = Registry::default();
-    let a = registry.intern(&def("SELECT 1"));
-    let b = registry.intern(&def("SELECT 1"));
-    let c = registry.intern(&def("SELECT 2"));
+    let a = registry.intern(SCOPE, &def("SELECT 1"));
+    let b = registry.intern(SCOPE, &def("SELECT 1"));
+    let c = registry.intern(SCOPE, &def("SELECT 2"));
     assert!(Arc::ptr_eq(&a, &b));
     assert_ne!(a.id, c.id);
     assert_eq!(a.name(), format!("qcp_{}", a.id).as_bytes());
     assert_eq!(registry.live(), 2);
     let old = c.id;
     drop(c);
-    assert!(registry.find(&def("SELECT 2")).is_none());
-    let again = registry.intern(&def("SELECT 2"));
+    assert!(registry.find(SCOPE, &def("SELECT 2")).is_none());
+    let again = registry.intern(SCOPE, &def("SELECT 2"));
     assert_ne!(again.id, old, "ids are never reused");
     assert!(!again.accepted());
     again.mark_accepted();
-    assert!(registry.find(&def("SELECT 2")).unwrap().accepted());
+    assert!(registry.find(SCOPE, &def("SELECT 2")).unwrap().accepted());
 }
 
 #[test]
 fn a_parse_counts_in_its_batch_and_later_only_once_answered() {
     let registry = Registry::default();
-    let s = registry.intern(&def("SELECT 1"));
+    let s = registry.intern(SCOPE, &def("SELECT 1"));
     let mut client = ClientStatements::default();
     client.parsing(b"s1", Arc::clone(&s), 3);
     assert!(matches!(client.resolve(b"s1", 3), Resolved::Known(_)));
@@ -43,7 +46,7 @@ fn a_parse_counts_in_its_batch_and_later_only_once_answered() {
 #[test]
 fn a_failed_parse_leaves_no_name() {
     let registry = Registry::default();
-    let s = registry.intern(&def("SELEC 1"));
+    let s = registry.intern(SCOPE, &def("SELEC 1"));
     let mut client = ClientStatements::default();
     client.parsing(b"s1", Arc::clone(&s), 0);
     client.answered(b"s1", false);
@@ -54,7 +57,7 @@ fn a_failed_parse_leaves_no_name() {
 #[test]
 fn a_skipped_close_keeps_the_name_and_an_answered_one_drops_it() {
     let registry = Registry::default();
-    let s = registry.intern(&def("SELECT 1"));
+    let s = registry.intern(SCOPE, &def("SELECT 1"));
     let mut client = ClientStatements::default();
     client.bind(b"s1", Arc::clone(&s));
     client.closing(b"s1", 2);
@@ -70,8 +73,8 @@ fn a_skipped_close_keeps_the_name_and_an_answered_one_drops_it() {
 #[test]
 fn close_then_parse_in_one_skipped_batch_restores_the_old_statement() {
     let registry = Registry::default();
-    let old = registry.intern(&def("SELECT 1"));
-    let new = registry.intern(&def("SELECT 2"));
+    let old = registry.intern(SCOPE, &def("SELECT 1"));
+    let new = registry.intern(SCOPE, &def("SELECT 2"));
     let mut client = ClientStatements::default();
     client.bind(b"s1", Arc::clone(&old));
     client.closing(b"s1", 5);
@@ -89,8 +92,8 @@ fn close_then_parse_in_one_skipped_batch_restores_the_old_statement() {
 fn close_failed_parse_close_leaves_nothing() {
     // Close (runs), Parse with bad SQL (fails), Close again (skipped): no name left.
     let registry = Registry::default();
-    let old = registry.intern(&def("SELECT 1"));
-    let bad = registry.intern(&def("SELEC 2"));
+    let old = registry.intern(SCOPE, &def("SELECT 1"));
+    let bad = registry.intern(SCOPE, &def("SELEC 2"));
     let mut client = ClientStatements::default();
     client.bind(b"s1", Arc::clone(&old));
     client.closing(b"s1", 5);
@@ -107,7 +110,7 @@ fn close_failed_parse_close_leaves_nothing() {
 #[test]
 fn clearing_keeps_what_was_sent_after_it() {
     let registry = Registry::default();
-    let s = registry.intern(&def("SELECT 1"));
+    let s = registry.intern(SCOPE, &def("SELECT 1"));
     let mut client = ClientStatements::default();
     client.bind(b"old", Arc::clone(&s));
     client.parsing(b"new", Arc::clone(&s), 1);
@@ -212,4 +215,77 @@ fn forgetting_all_makes_every_statement_unsure() {
     server.forget_all();
     assert_eq!(server.state(1), Some(State::Unsure));
     assert!(server.use_in(1, 1).close);
+}
+
+#[test]
+fn the_same_text_in_another_scope_is_another_statement() {
+    let registry = Registry::default();
+    let a = registry.intern(b"=a\0-\0", &def("SELECT * FROM t"));
+    let b = registry.intern(b"=b\0-\0", &def("SELECT * FROM t"));
+    let default = registry.intern(SCOPE, &def("SELECT * FROM t"));
+    assert_ne!(a.id, b.id);
+    assert_ne!(a.id, default.id);
+    assert!(Arc::ptr_eq(
+        &a,
+        &registry.find(b"=a\0-\0", &def("SELECT * FROM t")).unwrap()
+    ));
+    assert!(registry.find(b"=c\0-\0", &def("SELECT * FROM t")).is_none());
+    assert_eq!(registry.live(), 3);
+    // A private statement is nobody else's: never found, never interned.
+    let private = registry.private(&def("SELECT * FROM t"));
+    assert!(![a.id, b.id, default.id].contains(&private.id));
+    assert_eq!(registry.live(), 3);
+    assert_ne!(
+        registry.private_scope().get(),
+        private.id,
+        "one sequence of ids"
+    );
+}
+
+#[test]
+fn a_statement_knows_whether_it_changes_resolution() {
+    let registry = Registry::default();
+    assert!(registry
+        .intern(SCOPE, &def("SET search_path TO b"))
+        .changes_resolution());
+    assert!(!registry
+        .intern(SCOPE, &def("SELECT 1"))
+        .changes_resolution());
+    assert!(registry.private(&def("SET ROLE x")).changes_resolution());
+}
+
+#[test]
+fn a_client_that_goes_private_keeps_its_names_on_copies_of_its_own() {
+    let registry = Registry::default();
+    let shared = registry.intern(SCOPE, &def("SELECT 1"));
+    shared.mark_accepted();
+    let pending = registry.intern(SCOPE, &def("SELECT 2"));
+    let mut client = ClientStatements::default();
+    client.bind(b"s1", Arc::clone(&shared));
+    client.bind(b"s2", Arc::clone(&shared));
+    client.parsing(b"s3", Arc::clone(&pending), 7);
+    assert_eq!(client.private(), None);
+
+    let scope = client.make_private(&registry);
+    assert_eq!(client.private(), Some(scope));
+    assert_eq!(client.make_private(&registry), scope, "private once");
+    let (Resolved::Known(s1), Resolved::Known(s2)) =
+        (client.resolve(b"s1", 7), client.resolve(b"s2", 7))
+    else {
+        panic!("both names stay");
+    };
+    assert_ne!(s1.id, shared.id);
+    assert!(Arc::ptr_eq(&s1, &s2), "one copy per statement");
+    assert_eq!(s1.definition(), shared.definition());
+    assert!(s1.accepted());
+    // The Parse on its way ends on the copy too.
+    client.answered(b"s3", true);
+    let s3 = client.get(b"s3").unwrap();
+    assert_ne!(s3.id, pending.id);
+    assert_eq!(s3.definition(), pending.definition());
+    // Other clients still find the shared ones.
+    assert!(Arc::ptr_eq(
+        &registry.find(SCOPE, &def("SELECT 1")).unwrap(),
+        &shared
+    ));
 }

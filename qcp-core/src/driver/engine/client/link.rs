@@ -145,6 +145,7 @@ impl Client {
             self.entry.pool.closed(conn.io.server, Instant::now());
             return self.checkout(header, cx);
         }
+        self.core.claim(&mut conn);
         let wanted = self.core.wanted();
         if conn.in_line.holds(wanted, &conn.params) {
             return self.link(conn, Vec::new(), cx);

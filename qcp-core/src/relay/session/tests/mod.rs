@@ -6,4 +6,5 @@ use super::harness;
 mod limits;
 mod prepared;
 mod release;
+mod scope;
 mod unlinked;

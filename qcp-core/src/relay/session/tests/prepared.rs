@@ -6,24 +6,24 @@ use qcp_codec::{encode, Header, Tag, HEADER_LEN};
 
 use super::harness::{cat, done, error_code, msg, query, ready, tags, Harness, Seen};
 
-fn parse(name: &str, sql: &str) -> Vec<u8> {
+pub(super) fn parse(name: &str, sql: &str) -> Vec<u8> {
     msg(|o| encode::parse(o, name, sql, &[]).unwrap())
 }
 
-fn bind(statement: &str) -> Vec<u8> {
+pub(super) fn bind(statement: &str) -> Vec<u8> {
     msg(|o| encode::bind(o, "", statement, &[], &[], &[]).unwrap())
 }
 
-fn execute() -> Vec<u8> {
+pub(super) fn execute() -> Vec<u8> {
     msg(|o| encode::execute(o, "", 0).unwrap())
 }
 
-fn sync() -> Vec<u8> {
+pub(super) fn sync() -> Vec<u8> {
     msg(encode::sync)
 }
 
 /// The statement names of the Parse and Bind messages in `bytes`, in order.
-fn statement_names(bytes: &[u8]) -> Vec<String> {
+pub(super) fn statement_names(bytes: &[u8]) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = bytes;
     while let Ok(Some(header)) = Header::parse(rest) {
