@@ -292,3 +292,34 @@ async fn a_switchover_under_pgbench_loses_no_transaction() {
     drop(direct);
     bench.drop_it().await;
 }
+
+#[tokio::test]
+async fn shutdown_wait_for_clients_lets_each_client_finish_on_its_own() {
+    let mut qcp = setup().start();
+    let staying = qcp.client().await;
+    staying.simple_query("SELECT 1").await.unwrap();
+    let answer = qcp.control("shutdown wait_for_clients");
+    assert!(answer.starts_with("ok: SHUTDOWN"), "{answer}");
+    let stopped = qcp.stopped();
+    // No new clients...
+    let conninfo = qcp.conninfo(SCRAM_USER.0, SCRAM_USER.1, DATABASE);
+    wait_until("the listener is closed", WAIT, || async {
+        connect(&conninfo).await.is_err()
+    })
+    .await;
+    // ...but the connected one is not told to go, and its transactions still run (it gets a
+    // server connection again and again in Smart mode).
+    for n in 0..5 {
+        let row = staying
+            .query_one("SELECT $1::int", &[&n])
+            .await
+            .expect("still served");
+        assert_eq!(row.get::<_, i32>(0), n);
+    }
+    assert!(!stopped.is_finished(), "qcp waits for its last client");
+    drop(staying);
+    tokio::time::timeout(WAIT, stopped)
+        .await
+        .expect("qcp stops once its last client left")
+        .unwrap();
+}

@@ -243,6 +243,12 @@ impl Qcp {
         self.instance.as_ref().expect("running").reload_tls()
     }
 
+    /// A task that completes when the instance stops on its own (after a SHUTDOWN).
+    pub fn stopped(&mut self) -> tokio::task::JoinHandle<()> {
+        let instance = self.instance.take().expect("running");
+        tokio::task::spawn_blocking(move || instance.wait())
+    }
+
     /// Starts a graceful shutdown and waits for the instance to stop (bounded).
     pub fn stop(&mut self) {
         if let Some(instance) = self.instance.take() {
