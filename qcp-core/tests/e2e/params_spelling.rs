@@ -31,15 +31,6 @@ fn pg() -> std::net::SocketAddr {
     pg_addr().parse().expect("a host:port address")
 }
 
-fn greeting_value(conn: &Wire, name: &str) -> String {
-    conn.greeting
-        .params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| panic!("no {name} in the greeting {:?}", conn.greeting.params))
-}
-
 /// Logs in straight to PostgreSQL as the SCRAM test user with `extra` start-up parameters.
 async fn direct(extra: &[(&str, &str)]) -> Wire {
     let mut params = vec![("user", SCRAM_USER.0), ("database", DATABASE)];
@@ -102,10 +93,10 @@ async fn start_up_values_are_greeted_in_the_servers_spelling() {
         let mode = setup.mode;
         let qcp = setup.pool_size(1).start();
         for (name, value) in ASKED {
-            let expected = greeting_value(&direct(&[(name, value)]).await, name);
+            let expected = direct(&[(name, value)]).await.greeting_value(name);
             let mut conn = Wire::open_with(&qcp, &[(name, value)]).await;
             let what = format!("{mode} mode, {name}={value}");
-            assert_eq!(greeting_value(&conn, name), expected, "{what}");
+            assert_eq!(conn.greeting_value(name), expected, "{what}");
             let answer = conn.query(&format!("SHOW {name}")).await;
             assert_eq!(first_column(&answer), vec![expected.clone()], "{what}");
             assert_eq!(statuses(&answer), vec![], "{what}: nothing to correct");
@@ -141,7 +132,7 @@ async fn clients_spelling_one_encoding_differently_share_a_backend_without_a_set
     );
     // A spelling the pool knows costs nothing at login.
     let again = Wire::open_with(&qcp, &[("client_encoding", "unicode")]).await;
-    assert_eq!(greeting_value(&again, "client_encoding"), "UTF8");
+    assert_eq!(again.greeting_value("client_encoding"), "UTF8");
     assert_eq!(proxy.seen(), learnt);
     utf8.push(again);
     for _ in 0..3 {
@@ -157,7 +148,7 @@ async fn clients_spelling_one_encoding_differently_share_a_backend_without_a_set
     );
 
     let mut euc = Wire::open_with(&qcp, &[("client_encoding", "euc-jp")]).await;
-    assert_eq!(greeting_value(&euc, "client_encoding"), "EUC_JP");
+    assert_eq!(euc.greeting_value("client_encoding"), "EUC_JP");
     for _ in 0..3 {
         let seen = encoding_seen(&mut euc).await;
         assert_eq!(seen, ("EUC_JP".to_owned(), HIRAGANA_A_EUC_JP.to_vec()));
@@ -184,7 +175,7 @@ async fn session_clients_spelling_one_encoding_differently_reuse_the_backend_wit
     for round in 0..3 {
         for spelling in ["utf8", "UTF-8", "unicode", "UTF8"] {
             let mut conn = Wire::open_with(&qcp, &[("client_encoding", spelling)]).await;
-            assert_eq!(greeting_value(&conn, "client_encoding"), "UTF8");
+            assert_eq!(conn.greeting_value("client_encoding"), "UTF8");
             let seen = encoding_seen(&mut conn).await;
             assert_eq!(seen, ("UTF8".to_owned(), HIRAGANA_A_UTF8.to_vec()));
             leave(conn).await;

@@ -32,15 +32,6 @@ async fn settings(conn: &mut Wire) -> (String, String, String, i32) {
     )
 }
 
-fn greeting_value(conn: &Wire, name: &str) -> String {
-    conn.greeting
-        .params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| panic!("no {name} in the greeting"))
-}
-
 const HOSTILE_TABLE: &str = "qcp_smart_params_hostile";
 /// As typed in SQL (standard_conforming_strings: the backslash is literal).
 const HOSTILE_SQL: &str = "x''); DROP TABLE qcp_smart_params_hostile; --\\";
@@ -74,8 +65,8 @@ async fn smart_session_parameters_follow_the_client_across_backends() {
     )
     .await;
     let mut c = Wire::open(&qcp).await;
-    let default_tz = greeting_value(&c, "TimeZone");
-    let default_ds = greeting_value(&c, "DateStyle");
+    let default_tz = c.greeting_value("TimeZone");
+    let default_ds = c.greeting_value("DateStyle");
     assert_ne!(default_tz, "Asia/Tokyo");
     assert_ne!(default_ds, "SQL, DMY");
 

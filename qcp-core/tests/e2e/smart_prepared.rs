@@ -18,21 +18,6 @@ use std::time::Duration;
 use crate::support::wire::*;
 use crate::support::*;
 
-/// Runs a scenario as two tests: with pool_size 1 and with pool_size 2.
-macro_rules! with_pools_1_and_2 {
-    ($one:ident, $two:ident, $scenario:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $one() {
-            $scenario(1).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $two() {
-            $scenario(2).await;
-        }
-    };
-}
-
 /// A statement name the client never prepared.
 const UNKNOWN: &str = "qcp_test_never_prepared";
 

@@ -14,21 +14,6 @@ use crate::support::*;
 
 const QUERY: &str = "SELECT * FROM qcp_sp_t";
 
-/// Runs a scenario as two tests: with pool_size 1 and with pool_size 2.
-macro_rules! with_pools_1_and_2 {
-    ($one:ident, $two:ident, $scenario:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $one() {
-            $scenario(1).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $two() {
-            $scenario(2).await;
-        }
-    };
-}
-
 /// The two schemas of one test, `qcp_sp_<tag>_a` and `qcp_sp_<tag>_b` (each test has its
 /// own: tests run in parallel).
 struct Schemas {

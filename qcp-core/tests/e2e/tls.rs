@@ -3,7 +3,7 @@
 //! tokio-postgres (rustls) to qcp with each `sslmode`, client certificates, direct TLS, and qcp
 //! to PostgreSQL with `verify-full` success and host-name failure.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use qcp_codec::{encode, Header, Limits, ProtocolVersion, Tag};
@@ -11,6 +11,7 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::support::script::{trusting, write_private};
 use crate::support::*;
 
 /// A CA, a certificate for `localhost` it signed (qcp's), and a client certificate for the
@@ -33,18 +34,6 @@ fn authority(name: &str) -> (rcgen::Certificate, KeyPair) {
         .distinguished_name
         .push(rcgen::DnType::CommonName, name);
     (params.self_signed(&key).expect("CA certificate"), key)
-}
-
-fn write_private(path: &Path, pem: &str) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .expect("key file");
-    std::io::Write::write_all(&mut file, pem.as_bytes()).expect("write key");
 }
 
 impl Pki {
@@ -106,27 +95,11 @@ impl Pki {
 
     /// A rustls client configuration that trusts this CA, offering `alpn`.
     fn rustls_client(&self, alpn: &[&[u8]]) -> rustls::ClientConfig {
-        let mut roots = rustls::RootCertStore::empty();
-        let pem = std::fs::read(&self.ca).expect("read CA");
-        for cert in rustls_pemfile_certs(&pem) {
-            roots.add(cert).expect("trust anchor");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let pem = std::fs::read_to_string(&self.ca).expect("read CA");
+        let mut config = trusting(&[&pem]);
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         config
     }
-}
-
-fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .map(|c| c.expect("PEM certificate"))
-        .collect()
 }
 
 /// psql options for a TLS connection to qcp checked against `pki`'s CA, by host name.

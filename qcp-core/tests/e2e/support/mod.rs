@@ -83,6 +83,22 @@ pub fn scratch_dir(tag: &str) -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// Runs a scenario as two tests: with pool_size 1 and with pool_size 2.
+macro_rules! with_pools_1_and_2 {
+    ($one:ident, $two:ident, $scenario:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $one() {
+            $scenario(1).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $two() {
+            $scenario(2).await;
+        }
+    };
+}
+pub(crate) use with_pools_1_and_2;
+
 /// Sends one command to the control socket at `socket` and returns the answer.
 pub fn control_at(socket: &Path, command: &str) -> String {
     use std::io::{Read, Write};

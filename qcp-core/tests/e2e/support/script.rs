@@ -204,7 +204,8 @@ impl TestCert {
     }
 }
 
-fn write_private(path: &Path, pem: &str) {
+/// Writes a private key file readable by its owner only (PostgreSQL and qcp refuse others).
+pub fn write_private(path: &Path, pem: &str) {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -162,6 +162,16 @@ pub struct Wire {
 }
 
 impl Wire {
+    /// The value of `name` in the greeting's ParameterStatus messages.
+    pub fn greeting_value(&self, name: &str) -> String {
+        self.greeting
+            .params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} in the greeting {:?}", self.greeting.params))
+    }
+
     fn from_stream(stream: TcpStream, reading: Reading) -> Wire {
         stream.set_nodelay(true).expect("nodelay");
         Wire {
