@@ -584,13 +584,22 @@ pub async fn wait_queued(qcp: &Qcp, n: u64) {
     .await;
 }
 
-/// The server process behind `client`'s current server connection.
+/// The server process behind `client`'s current server connection. A simple query:
+/// tokio-postgres closes a prepared statement with a request that expects an answer, and an
+/// error arriving while that answer is awaited is taken for it, which would hide an
+/// unsolicited FATAL (the resilience tests look for one).
 pub async fn pid_of(client: &tokio_postgres::Client) -> i32 {
-    client
-        .query_one("SELECT pg_backend_pid()", &[])
+    let messages = client
+        .simple_query("SELECT pg_backend_pid()")
         .await
-        .expect("query through qcp")
-        .get(0)
+        .expect("query through qcp");
+    messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(|v| v.parse().unwrap()),
+            _ => None,
+        })
+        .expect("a row")
 }
 
 /// Waits until no client holds a server connection.
